@@ -1,0 +1,265 @@
+// ops_elementwise.cpp — broadcasting arithmetic, unary math and activations on the CPU.
+//
+// Binary ops broadcast as NumPy does (align trailing dimensions; extents must match or be 1). The
+// forward walks the output once; an operand's stride is 0 along a broadcast dimension. The backward
+// of a broadcast operand sums the gradient back to its shape (sum_to). Unary ops and activations save
+// their input or output (detached) and apply the derivative from kernels/activation/activation.h.
+#include <cmath>
+
+#include "engine/ops.h"
+#include "kernels/activation/activation.h"
+
+namespace dru {
+
+namespace {
+
+Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
+  int n = std::max(a.ndim, b.ndim);
+  Shape s;
+  s.ndim = n;
+  for (int i = 0; i < n; ++i) {
+    int64_t ea = i < n - a.ndim ? 1 : a[i - (n - a.ndim)];
+    int64_t eb = i < n - b.ndim ? 1 : b[i - (n - b.ndim)];
+    DRU_CHECK(ea == eb || ea == 1 || eb == 1, "{}: shapes {} and {} cannot be broadcast (dimension {}: {} vs {})", op,
+          a.str(), b.str(), i, ea, eb);
+    s[i] = ea == 1 ? eb : ea;
+  }
+  return s;
+}
+
+// Element strides of `in` viewed with the output's rank; 0 along broadcast dimensions.
+std::array<int64_t, kMaxDims> broadcast_strides(const Shape& in, const Shape& out) {
+  std::array<int64_t, kMaxDims> st{};
+  int64_t stride = 1;
+  for (int i = out.ndim - 1; i >= 0; --i) {
+    int j = i - (out.ndim - in.ndim);
+    if (j < 0) {
+      st[size_t(i)] = 0;
+      continue;
+    }
+    st[size_t(i)] = in[j] == 1 ? 0 : stride;
+    stride *= in[j];
+  }
+  return st;
+}
+
+// Calls f(out_index, a_index, b_index) over every output element.
+template <class F> void for_each_broadcast(const Shape& out, const Shape& sa, const Shape& sb, F&& f) {
+  int64_t n = out.numel();
+  if (sa == out && sb == out) {
+    for (int64_t i = 0; i < n; ++i) f(i, i, i);
+    return;
+  }
+  if (sa == out && sb.numel() == 1) {
+    for (int64_t i = 0; i < n; ++i) f(i, i, int64_t(0));
+    return;
+  }
+  auto st_a = broadcast_strides(sa, out), st_b = broadcast_strides(sb, out);
+  std::array<int64_t, kMaxDims> idx{};
+  int64_t ia = 0, ib = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    f(i, ia, ib);
+    for (int d = out.ndim - 1; d >= 0; --d) {  // odometer increment
+      ++idx[size_t(d)];
+      ia += st_a[size_t(d)];
+      ib += st_b[size_t(d)];
+      if (idx[size_t(d)] < out[d]) break;
+      ia -= st_a[size_t(d)] * out[d];
+      ib -= st_b[size_t(d)] * out[d];
+      idx[size_t(d)] = 0;
+    }
+  }
+}
+
+enum class BinOp { add, sub, mul, div };
+
+Tensor binary_forward(const char* name, BinOp op, const Tensor& a, const Tensor& b) {
+  check_same(name, a, b);
+  check_float(name, a);
+  check_cpu(name, a);
+  Shape s = broadcast_shape(name, a.shape(), b.shape());
+  Tensor out = Tensor::empty(s, a.dtype());
+  dispatch_float(a.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* po = out.data<T>();
+    switch (op) {
+      case BinOp::add: for_each_broadcast(s, a.shape(), b.shape(), [&](int64_t i, int64_t j, int64_t k) { po[i] = pa[j] + pb[k]; }); break;
+      case BinOp::sub: for_each_broadcast(s, a.shape(), b.shape(), [&](int64_t i, int64_t j, int64_t k) { po[i] = pa[j] - pb[k]; }); break;
+      case BinOp::mul: for_each_broadcast(s, a.shape(), b.shape(), [&](int64_t i, int64_t j, int64_t k) { po[i] = pa[j] * pb[k]; }); break;
+      case BinOp::div: for_each_broadcast(s, a.shape(), b.shape(), [&](int64_t i, int64_t j, int64_t k) { po[i] = pa[j] / pb[k]; }); break;
+    }
+  });
+  return out;
+}
+
+// Unary map y[i] = f(x[i]) for float tensors; f is a generic lambda.
+template <class F> Tensor map_unary(const char* name, const Tensor& x, F&& f) {
+  check_float(name, x);
+  check_cpu(name, x);
+  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = out.data<T>();
+    int64_t n = x.numel();
+    for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
+  });
+  return out;
+}
+
+// g * d(x, y) element-wise, where d is the local derivative from the saved input and output.
+template <class D> Tensor grad_times(const char* name, const Tensor& g, const Tensor& x, const Tensor& y, D&& d) {
+  Tensor out = Tensor::empty(g.shape(), g.dtype());
+  dispatch_float(g.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = g.data<T>();
+    const T* px = x.data<T>();
+    const T* py = y.data<T>();
+    T* po = out.data<T>();
+    int64_t n = g.numel();
+    for (int64_t i = 0; i < n; ++i) po[i] = pg[i] * d(px[i], py[i]);
+  });
+  return out;
+}
+
+// Records a unary op whose derivative is d(x, y) (generic lambda over the float type).
+template <class F, class D> Tensor unary_op(const char* name, const Tensor& x, F&& f, D d) {
+  Tensor y = map_unary(name, x, f);
+  if (!needs_grad({&x})) return y;
+  Tensor xs = x.detach(), ys = y.detach();
+  return record(name, y, {x}, [name, xs, ys, d](const Tensor& g) {
+    return std::vector<Tensor>{grad_times(name, g, xs, ys, d)};
+  });
+}
+
+}  // namespace
+
+Tensor sum_to(const Tensor& g, const Shape& s) {
+  if (g.shape() == s) return g;
+  std::vector<int> dims;
+  int lead = g.ndim() - s.ndim;
+  DRU_CHECK(lead >= 0, "sum_to: cannot reduce shape {} to larger rank shape {}", g.shape().str(), s.str());
+  for (int i = 0; i < g.ndim(); ++i)
+    if (i < lead || (s[i - lead] == 1 && g.shape()[i] != 1)) dims.push_back(i);
+  Tensor r = sum(g, dims, /*keepdim=*/true);
+  return r.reshape(s);
+}
+
+void add_(Tensor& acc, const Tensor& g) {
+  check_same("add_", acc, g);
+  DRU_CHECK(acc.shape() == g.shape(), "add_: shapes {} and {} differ", acc.shape().str(), g.shape().str());
+  check_cpu("add_", acc);
+  dispatch_float(acc.dtype(), "add_", [&](auto tag) {
+    using T = decltype(tag);
+    T* pa = acc.data<T>();
+    const T* pg = g.data<T>();
+    int64_t n = acc.numel();
+    for (int64_t i = 0; i < n; ++i) pa[i] += pg[i];
+  });
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward("add", BinOp::add, a, b);
+  Shape sa = a.shape(), sb = b.shape();
+  return record("add", out, {a, b}, [sa, sb](const Tensor& g) {
+    return std::vector<Tensor>{sum_to(g, sa), sum_to(g, sb)};
+  });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward("sub", BinOp::sub, a, b);
+  Shape sa = a.shape(), sb = b.shape();
+  return record("sub", out, {a, b}, [sa, sb](const Tensor& g) {
+    return std::vector<Tensor>{sum_to(g, sa), sum_to(neg(g), sb)};
+  });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward("mul", BinOp::mul, a, b);
+  if (!needs_grad({&a, &b})) return out;
+  Tensor ad = a.detach(), bd = b.detach();
+  bool ga = a.requires_grad(), gb = b.requires_grad();
+  return record("mul", out, {a, b}, [ad, bd, ga, gb](const Tensor& g) {
+    return std::vector<Tensor>{ga ? sum_to(mul(g, bd), ad.shape()) : Tensor(),
+                               gb ? sum_to(mul(g, ad), bd.shape()) : Tensor()};
+  });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward("div", BinOp::div, a, b);
+  if (!needs_grad({&a, &b})) return out;
+  Tensor ad = a.detach(), bd = b.detach(), od = out.detach();
+  bool ga = a.requires_grad(), gb = b.requires_grad();
+  return record("div", out, {a, b}, [ad, bd, od, ga, gb](const Tensor& g) {
+    // d(a/b)/da = 1/b; d(a/b)/db = -(a/b)/b.
+    return std::vector<Tensor>{ga ? sum_to(div(g, bd), ad.shape()) : Tensor(),
+                               gb ? sum_to(neg(div(mul(g, od), bd)), bd.shape()) : Tensor()};
+  });
+}
+
+Tensor add(const Tensor& a, double s) {
+  Tensor out = map_unary("add_scalar", a, [s](auto x) { return x + decltype(x)(s); });
+  return record("add_scalar", out, {a}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
+}
+
+Tensor mul(const Tensor& a, double s) {
+  Tensor out = map_unary("mul_scalar", a, [s](auto x) { return x * decltype(x)(s); });
+  return record("mul_scalar", out, {a}, [s](const Tensor& g) { return std::vector<Tensor>{mul(g, s)}; });
+}
+
+Tensor neg(const Tensor& a) { return mul(a, -1.0); }
+
+Tensor pow(const Tensor& a, double p) {
+  return unary_op(
+      "pow", a, [p](auto x) { return std::pow(x, decltype(x)(p)); },
+      [p](auto x, auto) {
+        using T = decltype(x);
+        return p == 0.0 ? T(0) : T(p) * std::pow(x, T(p - 1.0));
+      });
+}
+
+Tensor exp(const Tensor& a) {
+  return unary_op("exp", a, [](auto x) { return std::exp(x); }, [](auto, auto y) { return y; });
+}
+
+Tensor log(const Tensor& a) {
+  return unary_op("log", a, [](auto x) { return std::log(x); }, [](auto x, auto) { return decltype(x)(1) / x; });
+}
+
+Tensor sqrt(const Tensor& a) {
+  return unary_op("sqrt", a, [](auto x) { return std::sqrt(x); },
+                  [](auto, auto y) { return decltype(y)(0.5) / y; });
+}
+
+Tensor relu(const Tensor& x) {
+  return unary_op("relu", x, [](auto v) { return act::relu(v); }, [](auto v, auto) { return act::relu_grad(v); });
+}
+
+Tensor elu(const Tensor& x, double alpha) {
+  return unary_op(
+      "elu", x, [alpha](auto v) { return act::elu(v, decltype(v)(alpha)); },
+      [alpha](auto v, auto y) { return act::elu_grad(v, y, decltype(v)(alpha)); });
+}
+
+Tensor sigmoid(const Tensor& x) {
+  return unary_op("sigmoid", x, [](auto v) { return act::sigmoid(v); },
+                  [](auto, auto y) { return act::sigmoid_grad_from_y(y); });
+}
+
+Tensor tanh(const Tensor& x) {
+  return unary_op("tanh", x, [](auto v) { return std::tanh(v); },
+                  [](auto, auto y) { return act::tanh_grad_from_y(y); });
+}
+
+Tensor gelu(const Tensor& x) {
+  return unary_op("gelu", x, [](auto v) { return act::gelu(v); }, [](auto v, auto) { return act::gelu_grad(v); });
+}
+
+Tensor hardswish(const Tensor& x) {
+  return unary_op("hardswish", x, [](auto v) { return act::hardswish(v); },
+                  [](auto v, auto) { return act::hardswish_grad(v); });
+}
+
+}  // namespace dru
