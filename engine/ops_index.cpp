@@ -1,0 +1,175 @@
+// ops_index.cpp — indexing ops: embedding, concat, index_select (gather rows by an index list),
+// masked_select (rows where a boolean mask is set) and dropout.
+//
+// All of them move whole rows (the product of the trailing dimensions), so forward and backward are
+// memcpy-sized loops. Backward of a gather is a scatter-add; repeated indices accumulate in index
+// order, which keeps the result deterministic.
+#include <cstring>
+
+#include "engine/ops.h"
+
+namespace dru {
+
+namespace {
+
+// Reads an index tensor (i64 or u8, CPU, 1-D or any shape) into a vector.
+std::vector<int64_t> read_indices(const char* op, const Tensor& idx) {
+  DRU_CHECK(idx.defined(), "{}: index tensor is undefined", op);
+  check_cpu(op, idx);
+  DRU_CHECK(idx.dtype() == DType::i64 || idx.dtype() == DType::u8,
+            "{}: indices of shape {} have dtype {}; expected i64 (or u8 for masks)", op, idx.shape().str(),
+            dtype_name(idx.dtype()));
+  std::vector<int64_t> v(size_t(idx.numel()));
+  if (idx.dtype() == DType::i64)
+    std::memcpy(v.data(), idx.data<int64_t>(), v.size() * sizeof(int64_t));
+  else
+    for (size_t i = 0; i < v.size(); ++i) v[i] = idx.data<uint8_t>()[i];
+  return v;
+}
+
+int64_t row_size(const Tensor& x) { return x.ndim() == 0 ? 1 : x.numel() / std::max<int64_t>(x.size(0), 1); }
+
+// out row r = x row rows[r]; the scatter-add backward is shared by embedding and index_select.
+Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& rows, Shape out_shape) {
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  size_t rb = size_t(row_size(x)) * dtype_size(x.dtype());
+  const char* src = static_cast<const char*>(x.raw());
+  char* dst = static_cast<char*>(out.raw());
+  for (size_t r = 0; r < rows.size(); ++r) std::memcpy(dst + r * rb, src + size_t(rows[r]) * rb, rb);
+  return out;
+}
+
+Tensor scatter_add_rows(const Tensor& g, const std::vector<int64_t>& rows, const Shape& x_shape) {
+  Tensor gx = Tensor::zeros(x_shape, g.dtype());
+  int64_t rs = x_shape.numel() / std::max<int64_t>(x_shape[0], 1);
+  dispatch_float(g.dtype(), "scatter_add", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = g.data<T>();
+    T* px = gx.data<T>();
+    for (size_t r = 0; r < rows.size(); ++r)
+      for (int64_t j = 0; j < rs; ++j) px[rows[r] * rs + j] += pg[int64_t(r) * rs + j];
+  });
+  return gx;
+}
+
+Tensor gather_op(const char* op, const Tensor& x, std::vector<int64_t> rows, Shape out_shape) {
+  Tensor out = gather_rows(x, rows, out_shape);
+  Shape xs = x.shape();
+  return record(op, out, {x}, [rows = std::move(rows), xs](const Tensor& g) {
+    return std::vector<Tensor>{scatter_add_rows(g, rows, xs)};
+  });
+}
+
+}  // namespace
+
+Tensor embedding(const Tensor& ids, const Tensor& weight) {
+  const char* op = "embedding";
+  check_float(op, weight);
+  check_cpu(op, weight);
+  DRU_CHECK(weight.ndim() == 2, "embedding: weight has shape {}; expected (V, D)", weight.shape().str());
+  DRU_CHECK(ids.defined() && ids.dtype() == DType::i64, "embedding: ids must be an i64 tensor");
+  DRU_CHECK(ids.ndim() < kMaxDims, "embedding: ids of shape {} leave no room for the embedding dimension",
+            ids.shape().str());
+  std::vector<int64_t> rows = read_indices(op, ids);
+  for (int64_t r : rows)
+    DRU_CHECK(r >= 0 && r < weight.size(0), "embedding: id {} is outside the vocabulary [0, {})", r, weight.size(0));
+  std::vector<int64_t> dims = ids.shape().vec();
+  dims.push_back(weight.size(1));
+  return gather_op(op, weight, std::move(rows), Shape(dims));
+}
+
+Tensor index_select(const Tensor& x, const Tensor& idx) {
+  const char* op = "index_select";
+  check_cpu(op, x);
+  DRU_CHECK(x.ndim() >= 1, "index_select: input must have at least one dimension");
+  DRU_CHECK(idx.defined() && idx.ndim() == 1 && idx.dtype() == DType::i64,
+            "index_select: indices must be a 1-D i64 tensor");
+  std::vector<int64_t> rows = read_indices(op, idx);
+  for (int64_t r : rows)
+    DRU_CHECK(r >= 0 && r < x.size(0), "index_select: index {} is out of range for dimension 0 of shape {}", r,
+              x.shape().str());
+  Shape s = x.shape();
+  s[0] = int64_t(rows.size());
+  return gather_op(op, x, std::move(rows), s);
+}
+
+Tensor masked_select(const Tensor& x, const Tensor& mask) {
+  const char* op = "masked_select";
+  check_cpu(op, x);
+  DRU_CHECK(x.ndim() >= 1, "masked_select: input must have at least one dimension");
+  DRU_CHECK(mask.defined() && mask.ndim() == 1 && mask.size(0) == x.size(0),
+            "masked_select: mask of shape {} does not match dimension 0 of input {}",
+            mask.defined() ? mask.shape().str() : "undefined", x.shape().str());
+  std::vector<int64_t> flags = read_indices(op, mask), rows;
+  for (size_t i = 0; i < flags.size(); ++i)
+    if (flags[i] != 0) rows.push_back(int64_t(i));
+  Shape s = x.shape();
+  s[0] = int64_t(rows.size());
+  return gather_op(op, x, std::move(rows), s);
+}
+
+Tensor concat(const std::vector<Tensor>& xs, int dim) {
+  const char* op = "concat";
+  DRU_CHECK(!xs.empty(), "concat: no tensors given");
+  const Tensor& first = xs[0];
+  check_cpu(op, first);
+  int a = first.shape().axis(dim, op);
+  int64_t outer = 1, inner = 1, total = 0;
+  for (int i = 0; i < a; ++i) outer *= first.size(i);
+  for (int i = a + 1; i < first.ndim(); ++i) inner *= first.size(i);
+  for (auto& t : xs) {
+    check_same(op, first, t);
+    bool ok = t.ndim() == first.ndim();
+    for (int i = 0; ok && i < t.ndim(); ++i) ok = i == a || t.size(i) == first.size(i);
+    DRU_CHECK(ok, "concat: shapes {} and {} differ outside dimension {}", first.shape().str(), t.shape().str(), dim);
+    total += t.size(a);
+  }
+  Shape s = first.shape();
+  s[a] = total;
+  Tensor out = Tensor::empty(s, first.dtype());
+  size_t es = dtype_size(first.dtype());
+  std::vector<int64_t> starts, sizes;
+  int64_t at = 0;
+  for (auto& t : xs) {
+    starts.push_back(at);
+    sizes.push_back(t.size(a));
+    int64_t n = t.size(a);
+    for (int64_t o = 0; o < outer; ++o)
+      std::memcpy(static_cast<char*>(out.raw()) + size_t((o * total + at) * inner) * es,
+                  static_cast<const char*>(t.raw()) + size_t(o * n * inner) * es, size_t(n * inner) * es);
+    at += n;
+  }
+  return record(op, out, xs, [a, starts, sizes](const Tensor& g) {
+    std::vector<Tensor> grads;
+    for (size_t i = 0; i < starts.size(); ++i) grads.push_back(g.slice(a, starts[i], starts[i] + sizes[i]).clone());
+    return grads;
+  });
+}
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+  const char* op = "dropout";
+  DRU_CHECK(p >= 0.0 && p < 1.0, "dropout: probability {} must be in [0, 1)", p);
+  if (!training || p == 0.0) return x;
+  check_float(op, x);
+  check_cpu(op, x);
+  // One Philox counter per element: the mask depends only on (seed, offset, index), so the GPU
+  // kernel can draw the same mask.
+  uint64_t first = gen.reserve(uint64_t(x.numel()));
+  Tensor mask = Tensor::empty(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* pm = mask.data<T>();
+    T* py = y.data<T>();
+    T scale = T(1.0 / (1.0 - p));
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      float u = uniform01_f32(philox4x32(first + uint64_t(i), 0, gen.seed()).v[0]);
+      pm[i] = u >= float(p) ? scale : T(0);
+      py[i] = px[i] * pm[i];
+    }
+  });
+  return record(op, y, {x}, [mask](const Tensor& g) { return std::vector<Tensor>{mul(g, mask)}; });
+}
+
+}  // namespace dru
