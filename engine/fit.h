@@ -1,0 +1,60 @@
+// fit.h — the generic training loop shared by training, retraining and the unlearning methods.
+//
+// One epoch = begin_epoch hook, then for each batch: zero the gradient arena, compute the loss with the
+// pluggable train_loss hook, backward, one Adam step; then validate, step ReduceLROnPlateau on the
+// validation loss and hand its learning rate to Adam. The best-validation weights are kept (in memory
+// and, with a checkpoint folder, as best.safetensors); with a folder the loop also writes the last
+// weights and the optimiser/scheduler state after every epoch, atomically, and resumes from them.
+// One log line per epoch goes to the log hook (stdout by default).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/arena.h"
+#include "engine/nn.h"
+#include "engine/optim.h"
+
+namespace dru {
+
+struct FitConfig {
+  int epochs = 100;
+  AdamConfig adam{0.01};
+  PlateauConfig plateau{};
+  std::string checkpoint_dir;  // empty: nothing written
+  bool resume = false;         // continue from checkpoint_dir's last state when present
+  bool restore_best = false;   // load the best-validation weights into the model at the end
+};
+
+struct EpochLog {
+  int epoch = 0;  // 1-based
+  double train_loss = 0;
+  double val_loss = 0;
+  double lr = 0;  // the learning rate used during this epoch
+  bool improved = false;
+  double seconds = 0;
+};
+
+struct FitHooks {
+  int64_t batches_per_epoch = 0;
+  std::function<void(int epoch)> begin_epoch;            // optional: reshuffle, resample
+  std::function<Tensor(int64_t batch)> train_loss;       // forward in train mode; a scalar with history
+  std::function<double()> validate;                      // eval mode, no grad; the loss the scheduler sees
+  std::function<void(const EpochLog&)> log;              // optional; default prints one line to stdout
+};
+
+struct FitResult {
+  std::vector<EpochLog> epochs;
+  double best_val = 0;
+  int best_epoch = 0;
+  int start_epoch = 1;  // > 1 when resumed
+};
+
+// Trains model (whose parameters are in arena) with the hooks. The model is left in train mode
+// with its last-epoch weights unless restore_best.
+FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const FitConfig& cfg);
+
+std::string format_epoch(const EpochLog& e, int epochs);
+
+}  // namespace dru
