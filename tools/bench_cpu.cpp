@@ -1,0 +1,116 @@
+// bench_cpu.cpp — CPU benchmarks of the engine against the machine (and, through
+// tools/bench_torch_cpu.py, against PyTorch on the same CPU).
+//
+//   step: one training step (forward, backward, Adam) of a conv net with AllCNN's convolutions
+//         (PAPER.md §2.1: 3→96→96→192(s2)→192→192→192(s2)→192→192(1x1), each conv → batchnorm → ReLU,
+//         then AvgPool(8) → Linear(192→1)), batch 32, 32×32 inputs, L1 loss.
+//   adam: one Adam step over an 11.2 M-parameter arena (ResNet-18's size). Adam reads p, g, m, v and
+//         writes p, m, v: 28 bytes per f32 parameter; GB/s is compared with a measured copy bandwidth.
+// Prints a table and one JSON row per measurement (median of the timed repetitions after warm-up).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <omp.h>
+#include <string>
+#include <vector>
+
+#include "engine/arena.h"
+#include "engine/nn.h"
+#include "engine/optim.h"
+
+using namespace dru;
+
+namespace {
+
+template <class F> double median_ms(int warmup, int reps, F&& f) {
+  for (int i = 0; i < warmup; ++i) f();
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+struct ConvNet : Module {
+  explicit ConvNet(Generator& g) {
+    // (in, out, kernel, stride) of AllCNN's eight blocks.
+    const int spec[8][4] = {{3, 96, 3, 1},    {96, 96, 3, 1},   {96, 192, 3, 2},  {192, 192, 3, 1},
+                            {192, 192, 3, 1}, {192, 192, 3, 2}, {192, 192, 3, 1}, {192, 192, 1, 1}};
+    for (int i = 0; i < 8; ++i) {
+      auto block = std::make_shared<Sequential>();
+      block->add(std::make_shared<Conv2d>(spec[i][0], spec[i][1], spec[i][2], spec[i][3], (spec[i][2] - 1) / 2, false, g))
+          .add(std::make_shared<BatchNorm>(spec[i][1]))
+          .add(std::make_shared<ReLU>());
+      blocks.push_back(register_module("conv" + std::to_string(i + 1), block));
+    }
+    fc = register_module("classifier", std::make_shared<Linear>(192, 1, true, g));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = x;
+    for (auto& b : blocks) h = b->forward(h);
+    return fc->forward(avg_pool2d(h, 8, 8).flatten(1));
+  }
+  std::vector<std::shared_ptr<Sequential>> blocks;
+  std::shared_ptr<Linear> fc;
+};
+
+double copy_bandwidth_gbs(size_t bytes) {
+  std::vector<char> a(bytes, 1), b(bytes, 2);
+  double ms = median_ms(2, 9, [&] {
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < 64; ++c) {
+      size_t lo = bytes / 64 * size_t(c), n = bytes / 64;
+      std::memcpy(b.data() + lo, a.data() + lo, n);
+    }
+  });
+  return 2.0 * double(bytes) / (ms * 1e6);  // read + write
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int reps = argc > 1 ? std::atoi(argv[1]) : 10;
+  int threads = omp_get_max_threads();
+  std::printf("dru CPU bench: %d OpenMP threads, median of %d repetitions\n", threads, reps);
+
+  // ---- conv-net training step ----
+  Generator g(0);
+  ConvNet net(g);
+  ParamArena arena;
+  arena.finalize(net.parameters());
+  Adam adam(arena, AdamConfig{0.001});
+  Tensor x = Tensor::empty(Shape{32, 3, 32, 32});
+  Tensor y = Tensor::empty(Shape{32, 1});
+  g.fill_uniform(x, -1, 1);
+  g.fill_uniform(y, 0, 100);
+  double step_ms = median_ms(2, reps, [&] {
+    adam.zero_grad();
+    Tensor loss = l1_loss(net(x), y);
+    loss.backward();
+    adam.step();
+  });
+
+  // ---- Adam over 11.2 M parameters ----
+  const int64_t n = 11'200'000;
+  ParamArena big;
+  big.finalize({{"p", Tensor::zeros(Shape{n})}});
+  big.grads.fill_(0.01);
+  Adam adam_big(big, AdamConfig{0.001});
+  double adam_ms = median_ms(3, std::max(reps, 20), [&] { adam_big.step(); });
+  double adam_gbs = 28.0 * double(n) / (adam_ms * 1e6);
+  double copy_gbs = copy_bandwidth_gbs(size_t(n) * 16);
+
+  std::printf("%-34s %10s %10s %10s\n", "benchmark", "ms", "GB/s", "% of copy");
+  std::printf("%-34s %10.2f %10s %10s\n", "allcnn step (batch 32, 32x32)", step_ms, "-", "-");
+  std::printf("%-34s %10.3f %10.2f %9.0f%%\n", "adam step (11.2M params)", adam_ms, adam_gbs, 100.0 * adam_gbs / copy_gbs);
+  std::printf("%-34s %10s %10.2f %10s\n", "memory copy (measured peak)", "-", copy_gbs, "100%");
+  std::printf("{\"bench\": \"allcnn_step_cpu\", \"engine\": \"dru\", \"threads\": %d, \"ms\": %.3f}\n", threads, step_ms);
+  std::printf("{\"bench\": \"adam_step_cpu\", \"engine\": \"dru\", \"threads\": %d, \"params\": %lld, \"ms\": %.4f, "
+              "\"gbs\": %.3f, \"copy_gbs\": %.3f}\n",
+              threads, static_cast<long long>(n), adam_ms, adam_gbs, copy_gbs);
+  return 0;
+}
