@@ -1,0 +1,81 @@
+// optim.h — Adam over the parameter arena, ReduceLROnPlateau, and their saved training state.
+//
+// Adam keeps its two moment buffers as flat (P) tensors beside the arena (DESIGN decision 4), so a
+// step is one loop on the CPU and one kernel on the GPU; the element math is kernels/adam/adam.h.
+// ReduceLROnPlateau owns the current learning rate (kernels/plateau/plateau.h); the fit loop copies
+// it into Adam with set_lr after each epoch (on the GPU both live in device memory).
+// Both match PyTorch 1.13 (tests/test_optim.cpp compares against tools/fixtures/make_optim_fixture.py).
+// Their state goes into one safetensors file beside the model checkpoint (DESIGN decision 8): tensors
+// "adam.m" and "adam.v", and metadata keys "adam.*" and "plateau.*".
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "engine/arena.h"
+#include "engine/checkpoint.h"
+#include "kernels/plateau/plateau.h"
+
+namespace dru {
+
+// torch.optim.Adam's defaults; weight_decay is L2 added to the gradient (not AdamW).
+struct AdamConfig {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+};
+
+class Adam {
+ public:
+  // The arena must be finalized and outlive the optimiser; moments start at zero like PyTorch's.
+  Adam(ParamArena& arena, AdamConfig cfg = {});
+
+  void step();       // one update of arena.values from arena.grads
+  void zero_grad();  // arena.zero_grad()
+  double lr() const { return cfg_.lr; }
+  void set_lr(double lr);
+  int64_t steps() const { return step_; }
+  const AdamConfig& config() const { return cfg_; }
+  const Tensor& exp_avg() const { return m_; }     // (P) first moment
+  const Tensor& exp_avg_sq() const { return v_; }  // (P) second moment
+
+  // A host snapshot: tensors adam.m, adam.v; metadata adam.step, adam.lr, adam.beta1, adam.beta2,
+  // adam.eps, adam.weight_decay and adam.params (the arena's name/shape table, to catch a state from
+  // another model).
+  TensorFile state() const;
+  // Restores moments, step count and hyperparameters (as torch's load_state_dict does). Everything is
+  // checked before anything changes; errors say which tensor or key is wrong.
+  void load_state(const TensorFile& file);
+
+ private:
+  ParamArena& arena_;
+  AdamConfig cfg_;
+  Tensor m_, v_;
+  int64_t step_ = 0;
+};
+
+class ReduceLROnPlateau {
+ public:
+  // lr is the starting learning rate (PyTorch reads it from the optimiser).
+  ReduceLROnPlateau(const PlateauConfig& cfg, double lr);
+
+  bool step(double metric);  // true when the lr was reduced
+  double lr() const { return s_.lr; }
+  const PlateauState& state() const { return s_; }
+  const PlateauConfig& config() const { return cfg_; }
+
+  // Metadata keys plateau.* holding the state and the configuration. Loading restores both, as
+  // torch's load_state_dict does; a missing or malformed key is an error naming it.
+  std::map<std::string, std::string> state_metadata() const;
+  void load_state_metadata(const std::map<std::string, std::string>& meta);
+
+ private:
+  PlateauConfig cfg_;
+  PlateauState s_;
+};
+
+// One safetensors file with Adam's moments and both objects' metadata, written atomically.
+void save_train_state(const std::string& path, const Adam& adam, const ReduceLROnPlateau& plateau);
+// Restores both or neither; errors name the file.
+void load_train_state(const std::string& path, Adam& adam, ReduceLROnPlateau& plateau);
+
+}  // namespace dru
