@@ -67,7 +67,7 @@ std::vector<std::string> names_in(const fs::path& dir) {
 
 }  // namespace
 
-TEST_CASE("safetensors: round trip of every dtype, scalars, empty tensors and metadata") {
+TEST_CASE("safetensors: round trip of every dtype / scalars / empty tensors and metadata") {
   TempDir dir("ckpt_roundtrip");
   TensorFile f;
   f.tensors["w.f32"] = Tensor::from(std::vector<double>{1.5, -2, 3.25, 1e-30, -0.0, 7}, Shape{2, 3});
@@ -217,7 +217,7 @@ TEST_CASE("safetensors: every truncation and many corruptions of a valid file th
   CHECK(other == 0);
 }
 
-TEST_CASE("safetensors: atomic write replaces the file, leaves no temporary and keeps the old file on failure") {
+TEST_CASE("safetensors: atomic write replaces the file / leaves no temporary and keeps the old file on failure") {
   TempDir dir("ckpt_atomic");
   std::string path = dir.file("state.bin");
   write_file_atomic(path, "old contents");

@@ -82,7 +82,7 @@ TEST_CASE("nn: default initialisation ranges match PyTorch") {
   CHECK(std::sqrt(s2 / 10000.0) == doctest::Approx(1.0).epsilon(0.05));  // N(0, 1)
 }
 
-TEST_CASE("nn: state_dict round trip through safetensors, strict errors") {
+TEST_CASE("nn: state_dict round trip through safetensors / strict errors") {
   Generator g(2), g2(3);
   TinyNet a(g), b(g2);
   std::string dir = temp_dir("nn");
@@ -100,7 +100,7 @@ TEST_CASE("nn: state_dict round trip through safetensors, strict errors") {
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("arena: parameters become views; backward accumulates into the flat gradient") {
+TEST_CASE("arena: parameters become views - backward accumulates into the flat gradient") {
   Generator g(4);
   Linear lin(3, 2, true, g);
   std::vector<double> before = lin.weight.to_vector();

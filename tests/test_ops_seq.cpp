@@ -70,7 +70,7 @@ TEST_CASE("gradcheck: softmax") {
               {param64({2, 3, 4}, 21, -3.0, 3.0)});
 }
 
-TEST_CASE("softmax: known values, stable for large inputs, zeros for an all -inf row") {
+TEST_CASE("softmax: known values / stable for large inputs / zeros for an all -inf row") {
   Tensor x = Tensor::from(std::vector<double>{1, 2, 3, 1001, 1002, 1003}, Shape{2, 3}, DType::f64);
   std::vector<double> expect{0.09003057317038046, 0.24472847105479764, 0.6652409557748219};
   std::vector<double> y = softmax(x, 1).to_vector();
@@ -122,13 +122,13 @@ TEST_CASE("gradcheck: lstm (2 layers)") {
   gradcheck("lstm 2 layers", [](auto& v) { return lstm(v[0], layers_from(v, 1)); }, in);
 }
 
-TEST_CASE("gradcheck: lstm (3 layers, input without gradient)") {
+TEST_CASE("gradcheck: lstm (3 layers / input without gradient)") {
   std::vector<Tensor> in{randn64({1, 5, 2}, 61)};
   for (Tensor& p : lstm_params64(2, {2, 3, 2}, 62)) in.push_back(p);
   gradcheck("lstm 3 layers weights only", [](auto& v) { return lstm(v[0], layers_from(v, 1)); }, in);
 }
 
-TEST_CASE("lstm: matches PyTorch (fixture), one tape node") {
+TEST_CASE("lstm: matches PyTorch (fixture) / one tape node") {
   nlohmann::json j = load_fixture("lstm_fixture.json");
   for (DType t : {DType::f64, DType::f32}) {
     std::string tag = t == DType::f64 ? "f64" : "f32";
@@ -199,7 +199,7 @@ TEST_CASE("scaled_dot_product_attention: fully masked rows give zeros and finite
   for (size_t i = 0; i < 6; ++i) CHECK(q.grad().to_vector()[i] == 0.0);
 }
 
-TEST_CASE("softmax, layer_norm, lstm, attention: argument errors name the op and the shapes") {
+TEST_CASE("softmax / layer_norm / lstm / attention: argument errors name the op and the shapes") {
   Tensor x = Tensor::zeros(Shape{2, 3}, DType::f64);
   CHECK_THROWS_WITH_AS(softmax(x, 2), doctest::Contains("softmax: dimension 2 is out of range for shape (2, 3)"), Error);
   CHECK_THROWS_WITH_AS(softmax(Tensor::zeros(Shape{2}, DType::i64), 0), doctest::Contains("softmax: tensor of shape (2,)"),

@@ -6,7 +6,7 @@
 
 using namespace dru;
 
-TEST_CASE("tensor: factories, shape and element access") {
+TEST_CASE("tensor: factories / shape and element access") {
   Tensor t = Tensor::from(std::vector<double>{1, 2, 3, 4, 5, 6}, Shape{2, 3});
   CHECK(t.shape() == Shape{2, 3});
   CHECK(t.numel() == 6);
@@ -19,7 +19,7 @@ TEST_CASE("tensor: factories, shape and element access") {
   CHECK_THROWS_AS(Shape({1, 2, 3, 4, 5, 6}), Error);
 }
 
-TEST_CASE("tensor: reshape and dim-0 slice are views; other slices copy") {
+TEST_CASE("tensor: reshape and dim-0 slice are views - other slices copy") {
   Tensor t = Tensor::arange(12).reshape(Shape{3, 4});
   Tensor r = t.reshape(Shape{4, 3});
   CHECK(r.raw() == t.raw());
@@ -32,7 +32,7 @@ TEST_CASE("tensor: reshape and dim-0 slice are views; other slices copy") {
   CHECK_THROWS_AS(t.slice(1, 2, 9), Error);
 }
 
-TEST_CASE("tensor: dtype conversion, clone and printing") {
+TEST_CASE("tensor: dtype conversion / clone and printing") {
   Tensor t = Tensor::from(std::vector<double>{1.5, -2}, Shape{2}, DType::f64);
   Tensor f = t.to(DType::f32);
   CHECK(f.dtype() == DType::f32);
@@ -57,7 +57,7 @@ TEST_CASE("tensor: misuse names the op and both shapes") {
   CHECK_THROWS_WITH_AS(a.data<double>(), doctest::Contains("asked for f64"), Error);
 }
 
-TEST_CASE("autograd: accumulation into leaves, no-grad scope, detach, graph freed") {
+TEST_CASE("autograd: accumulation into leaves / no-grad scope / detach / graph freed") {
   Tensor x = Tensor::from(std::vector<double>{1, 2, 3}, Shape{3}, DType::f64);
   x.requires_grad_();
   Tensor y = sum(mul(x, x));
