@@ -40,14 +40,18 @@ Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, Backward
   return out;
 }
 
-// Adds g into acc (allocating acc on first use). Gradients may arrive as views of other
-// tensors' storage, so the first one is copied rather than aliased.
-static void accumulate(Tensor& acc, const Tensor& g) {
-  if (!acc.defined()) {
+// Adds g into acc. A node's first gradient is taken as it is (no copy); a second one makes a new
+// sum rather than adding in place, because backward closures may return the same tensor for several
+// inputs (add returns its gradient twice), so an in-place add could change another input's gradient.
+static void accumulate_node(Tensor& acc, const Tensor& g) { acc = acc.defined() ? add(acc, g) : g; }
+
+// Leaves own their gradient: the first one is copied, later ones (and the arena's pre-bound
+// buffers) are added in place.
+static void accumulate_leaf(Tensor& acc, const Tensor& g) {
+  if (!acc.defined())
     acc = g.detach().clone();
-  } else {
+  else
     add_(acc, g);
-  }
 }
 
 void run_backward(const Tensor& root, const Tensor& grad_output) {
@@ -58,7 +62,7 @@ void run_backward(const Tensor& root, const Tensor& grad_output) {
   NoGradGuard no_grad;  // backward closures build no graph of their own
 
   if (!root.grad_fn()) {  // a leaf: its gradient is the given one
-    accumulate(root.impl->grad, grad_output);
+    accumulate_leaf(root.impl->grad, grad_output);
     return;
   }
 
@@ -99,9 +103,9 @@ void run_backward(const Tensor& root, const Tensor& grad_output) {
         DRU_CHECK(in_grads[i].shape() == in.shape(), "backward of {}: gradient {} has shape {}, input has shape {}",
               node->name, i, in_grads[i].shape().str(), in.shape().str());
         if (in.impl->grad_fn)
-          accumulate(grads[in.impl->grad_fn.get()], in_grads[i]);
+          accumulate_node(grads[in.impl->grad_fn.get()], in_grads[i]);
         else
-          accumulate(in.impl->grad, in_grads[i]);
+          accumulate_leaf(in.impl->grad, in_grads[i]);
       }
     }
   }

@@ -13,6 +13,9 @@ namespace dru {
 
 namespace {
 
+// Element-wise loops run on all cores above this size; below it the thread start-up dominates.
+constexpr int64_t kParallelMin = 1 << 15;
+
 Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
   int n = std::max(a.ndim, b.ndim);
   Shape s;
@@ -47,10 +50,12 @@ std::array<int64_t, kMaxDims> broadcast_strides(const Shape& in, const Shape& ou
 template <class F> void for_each_broadcast(const Shape& out, const Shape& sa, const Shape& sb, F&& f) {
   int64_t n = out.numel();
   if (sa == out && sb == out) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
     for (int64_t i = 0; i < n; ++i) f(i, i, i);
     return;
   }
   if (sa == out && sb.numel() == 1) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
     for (int64_t i = 0; i < n; ++i) f(i, i, int64_t(0));
     return;
   }
@@ -101,9 +106,10 @@ template <class F> Tensor map_unary(const char* name, const Tensor& x, F&& f) {
   Tensor out = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
-    const T* px = x.data<T>();
-    T* py = out.data<T>();
+    const T* __restrict px = x.data<T>();
+    T* __restrict py = out.data<T>();
     int64_t n = x.numel();
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
   });
   return out;
@@ -114,11 +120,12 @@ template <class D> Tensor grad_times(const char* name, const Tensor& g, const Te
   Tensor out = Tensor::empty(g.shape(), g.dtype());
   dispatch_float(g.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
-    const T* pg = g.data<T>();
-    const T* px = x.data<T>();
-    const T* py = y.data<T>();
-    T* po = out.data<T>();
+    const T* __restrict pg = g.data<T>();
+    const T* __restrict px = x.data<T>();
+    const T* __restrict py = y.data<T>();
+    T* __restrict po = out.data<T>();
     int64_t n = g.numel();
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (int64_t i = 0; i < n; ++i) po[i] = pg[i] * d(px[i], py[i]);
   });
   return out;
@@ -156,6 +163,7 @@ void add_(Tensor& acc, const Tensor& g) {
     T* pa = acc.data<T>();
     const T* pg = g.data<T>();
     int64_t n = acc.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
     for (int64_t i = 0; i < n; ++i) pa[i] += pg[i];
   });
 }
@@ -234,7 +242,24 @@ Tensor sqrt(const Tensor& a) {
 }
 
 Tensor relu(const Tensor& x) {
-  return unary_op("relu", x, [](auto v) { return act::relu(v); }, [](auto v, auto) { return act::relu_grad(v); });
+  Tensor y = map_unary("relu", x, [](auto v) { return act::relu(v); });
+  if (!needs_grad({&x})) return y;
+  // The mask comes from the output (y > 0 exactly where x > 0); a dedicated loop because relu's
+  // backward runs after every conv block and the generic one does not vectorise.
+  Tensor ys = y.detach();
+  return record("relu", y, {x}, [ys](const Tensor& g) {
+    Tensor gx = Tensor::empty(g.shape(), g.dtype());
+    dispatch_float(g.dtype(), "relu backward", [&](auto tag) {
+      using T = decltype(tag);
+      const T* __restrict pg = g.data<T>();
+      const T* __restrict py = ys.data<T>();
+      T* __restrict po = gx.data<T>();
+      int64_t n = g.numel();
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+      for (int64_t i = 0; i < n; ++i) po[i] = py[i] > T(0) ? pg[i] : T(0);
+    });
+    return std::vector<Tensor>{gx};
+  });
 }
 
 Tensor elu(const Tensor& x, double alpha) {

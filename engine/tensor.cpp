@@ -2,7 +2,9 @@
 #include "engine/tensor.h"
 
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <ostream>
 
 #include "engine/autograd.h"
@@ -317,13 +319,24 @@ Tensor Tensor::slice(int dim, int64_t start, int64_t end) const {
 
 void Tensor::fill_(double value) {
   if (numel() == 0) return;
-  if (device() == Device::cpu) {
-    void* d = raw();
-    for (int64_t i = 0; i < numel(); ++i) store_as(d, dtype(), i, value);
+  if (device() != Device::cpu) {
+    copy_(full(shape(), value, dtype(), Device::cpu));
     return;
   }
-  Tensor host = full(shape(), value, dtype(), Device::cpu);
-  copy_(host);
+  if (value == 0.0) {  // all-zero bits in every dtype here
+    std::memset(raw(), 0, nbytes());
+    return;
+  }
+  auto fill = [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    std::fill(p, p + numel(), T(value));
+  };
+  switch (dtype()) {
+    case DType::f32: fill(data<float>()); break;
+    case DType::f64: fill(data<double>()); break;
+    case DType::i64: fill(data<int64_t>()); break;
+    case DType::u8: fill(data<uint8_t>()); break;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -70,14 +70,8 @@ double copy_bandwidth_gbs(size_t bytes) {
   return 2.0 * double(bytes) / (ms * 1e6);  // read + write
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  int reps = argc > 1 ? std::atoi(argv[1]) : 10;
-  int threads = omp_get_max_threads();
-  std::printf("dru CPU bench: %d OpenMP threads, median of %d repetitions\n", threads, reps);
-
-  // ---- conv-net training step ----
+// One training step: zero the arena, forward, L1 loss, backward, Adam.
+double bench_step(int reps) {
   Generator g(0);
   ConvNet net(g);
   ParamArena arena;
@@ -87,30 +81,45 @@ int main(int argc, char** argv) {
   Tensor y = Tensor::empty(Shape{32, 1});
   g.fill_uniform(x, -1, 1);
   g.fill_uniform(y, 0, 100);
-  double step_ms = median_ms(2, reps, [&] {
+  return median_ms(2, reps, [&] {
     adam.zero_grad();
     Tensor loss = l1_loss(net(x), y);
     loss.backward();
     adam.step();
   });
+}
 
-  // ---- Adam over 11.2 M parameters ----
-  const int64_t n = 11'200'000;
+double bench_adam(int64_t n, int reps) {
   ParamArena big;
   big.finalize({{"p", Tensor::zeros(Shape{n})}});
   big.grads.fill_(0.01);
-  Adam adam_big(big, AdamConfig{0.001});
-  double adam_ms = median_ms(3, std::max(reps, 20), [&] { adam_big.step(); });
-  double adam_gbs = 28.0 * double(n) / (adam_ms * 1e6);
-  double copy_gbs = copy_bandwidth_gbs(size_t(n) * 16);
+  Adam adam(big, AdamConfig{0.001});
+  return median_ms(3, std::max(reps, 20), [&] { adam.step(); });
+}
 
-  std::printf("%-34s %10s %10s %10s\n", "benchmark", "ms", "GB/s", "% of copy");
-  std::printf("%-34s %10.2f %10s %10s\n", "allcnn step (batch 32, 32x32)", step_ms, "-", "-");
-  std::printf("%-34s %10.3f %10.2f %9.0f%%\n", "adam step (11.2M params)", adam_ms, adam_gbs, 100.0 * adam_gbs / copy_gbs);
-  std::printf("%-34s %10s %10.2f %10s\n", "memory copy (measured peak)", "-", copy_gbs, "100%");
-  std::printf("{\"bench\": \"allcnn_step_cpu\", \"engine\": \"dru\", \"threads\": %d, \"ms\": %.3f}\n", threads, step_ms);
-  std::printf("{\"bench\": \"adam_step_cpu\", \"engine\": \"dru\", \"threads\": %d, \"params\": %lld, \"ms\": %.4f, "
-              "\"gbs\": %.3f, \"copy_gbs\": %.3f}\n",
-              threads, static_cast<long long>(n), adam_ms, adam_gbs, copy_gbs);
+}  // namespace
+
+int main(int argc, char** argv) {
+  int reps = argc > 1 ? std::atoi(argv[1]) : 10;
+  std::string only = argc > 2 ? argv[2] : "";  // "step" or "adam" runs one benchmark (for profiling)
+  int threads = omp_get_max_threads();
+  std::printf("dru CPU bench: %d OpenMP threads, median of %d repetitions\n", threads, reps);
+
+  if (only.empty() || only == "step") {
+    double ms = bench_step(reps);
+    std::printf("%-34s %10.2f\n", "allcnn step (batch 32, 32x32)", ms);
+    std::printf("{\"bench\": \"allcnn_step_cpu\", \"engine\": \"dru\", \"threads\": %d, \"ms\": %.3f}\n", threads, ms);
+  }
+  if (only.empty() || only == "adam") {
+    const int64_t n = 11'200'000;
+    double ms = bench_adam(n, reps);
+    double gbs = 28.0 * double(n) / (ms * 1e6);
+    double copy_gbs = copy_bandwidth_gbs(size_t(n) * 16);
+    std::printf("%-34s %10.3f ms %8.2f GB/s %5.0f%% of the measured copy bandwidth (%.2f GB/s)\n",
+                "adam step (11.2M params)", ms, gbs, 100.0 * gbs / copy_gbs, copy_gbs);
+    std::printf("{\"bench\": \"adam_step_cpu\", \"engine\": \"dru\", \"threads\": %d, \"params\": %lld, \"ms\": %.4f, "
+                "\"gbs\": %.3f, \"copy_gbs\": %.3f}\n",
+                threads, static_cast<long long>(n), ms, gbs, copy_gbs);
+  }
   return 0;
 }
