@@ -8,6 +8,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <memory>
+#include <type_traits>
 
 namespace dru::conv {
 
@@ -147,6 +148,9 @@ template <class T> void weight_grad(const T* x, const T* dy, T* dw, T* db, const
 }  // namespace
 
 template <class T> void conv2d_forward_cpu(const T* x, const T* w, const T* b, T* y, const Conv2dDims& d) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (winograd_eligible(d)) return winograd_conv3x3_forward(x, w, b, y, d);
+  }
   const int64_t K = d.C * d.kh * d.kw, P = d.Ho() * d.Wo();
   ConstMatMap<T> wm(w, d.O, K);
 #pragma omp parallel
@@ -169,7 +173,14 @@ template <class T> void conv2d_forward_cpu(const T* x, const T* w, const T* b, T
 template <class T>
 void conv2d_backward_cpu(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, const Conv2dDims& d) {
   const int64_t K = d.C * d.kh * d.kw, P = d.Ho() * d.Wo();
-  if (dx) {
+  bool dx_done = false;
+  if constexpr (std::is_same_v<T, float>) {
+    if (dx && winograd_eligible(d)) {
+      winograd_conv3x3_backward_data(w, dy, dx, d);
+      dx_done = true;
+    }
+  }
+  if (dx && !dx_done) {
     ConstMatMap<T> wm(w, d.O, K);
 #pragma omp parallel
     {
