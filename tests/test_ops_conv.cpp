@@ -93,6 +93,27 @@ TEST_CASE("conv2d: float agrees with double - results do not depend on the threa
   }
 }
 
+TEST_CASE("conv2d: Winograd F(2x2 3x3) in float agrees with the im2col reference in double") {
+  // 16+ channels, stride 1 and a 3x3 kernel select Winograd in float; odd sizes exercise clipped tiles,
+  // and paddings 0 and 2 exercise the input gradient's padding 2 - p.
+  for (int pad : {0, 1, 2}) {
+    CAPTURE(pad);
+    Tensor x64 = randn64({3, 16, 7, 9}, 31), w64 = randn64({24, 16, 3, 3}, 32), b64 = randn64({24}, 33);
+    Tensor probe = conv2d(x64, w64, b64, 1, pad);
+    Tensor g64 = randn64(probe.shape(), 34);
+    auto run = [&](DType t) {
+      Tensor x = x64.to(t).clone().requires_grad_(), w = w64.to(t).clone().requires_grad_();
+      Tensor b = b64.to(t).clone().requires_grad_();
+      Tensor y = conv2d(x, w, b, 1, pad);
+      y.backward(g64.to(t));
+      return std::vector<std::vector<double>>{y.to_vector(), x.grad().to_vector(), w.grad().to_vector(),
+                                              b.grad().to_vector()};
+    };
+    auto ref = run(DType::f64), got = run(DType::f32);
+    for (size_t k = 0; k < ref.size(); ++k) check_close(got[k], ref[k], 5e-5);  // measured: 4e-6 at most
+  }
+}
+
 // ---- batch_norm ----------------------------------------------------------------------------------
 
 TEST_CASE("gradcheck: batch_norm (train 4-D)") {
