@@ -45,5 +45,7 @@ bool winograd_eligible(const Conv2dDims& d);
 void winograd_conv3x3_forward(const float* x, const float* w, const float* b, float* y, const Conv2dDims& d);
 // dx (N, C, H, W) of the convolution d from dy (N, O, Ho, Wo); overwrites dx.
 void winograd_conv3x3_backward_data(const float* w, const float* dy, float* dx, const Conv2dDims& d);
+// dw (O, C, 3, 3) of the convolution d from x and dy; overwrites dw; deterministic.
+void winograd_conv3x3_backward_filter(const float* x, const float* dy, float* dw, const Conv2dDims& d);
 
 }  // namespace dru::conv

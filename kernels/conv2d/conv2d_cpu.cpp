@@ -198,6 +198,12 @@ void conv2d_backward_cpu(const T* x, const T* w, const T* dy, T* dx, T* dw, T* d
       }
     }
   }
+  if constexpr (std::is_same_v<T, float>) {
+    if (dw && winograd_eligible(d)) {
+      winograd_conv3x3_backward_filter(x, dy, dw, d);
+      dw = nullptr;  // done; the pass below then only sums db
+    }
+  }
   if (dw || db) weight_grad(x, dy, dw, db, d);
 }
 

@@ -30,6 +30,10 @@ using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMa
 // 327 and 330 ms: V and M (16 * C * T floats each) should stay in the core's L2.
 constexpr int64_t kImagesPerBatch = 2;
 
+// Fixed number of partial filter-gradient buffers (16 * O * C floats each), independent of the
+// thread count so the summation order never changes.
+constexpr int64_t kFilterGradChunks = 8;
+
 struct Tiles {
   int64_t Ho, Wo, th, tw;  // output size and tiles per image along each axis
   explicit Tiles(const Conv2dDims& d) : Ho(d.Ho()), Wo(d.Wo()), th((d.Ho() + 1) / 2), tw((d.Wo() + 1) / 2) {}
@@ -142,6 +146,71 @@ void transform_outputs(const float* M, const float* bias, float* y, int64_t n0, 
   }
 }
 
+// DY (16, O, T) for images [n0, n0 + nb): each 2x2 block of dy (zeros past an odd-sized edge) is
+// lifted to 4x4 as A dy A^T (A = [1 0; 1 1; 1 -1; 0 -1]), the adjoint of the output transform.
+// A dy is applied to whole row pairs, then dy A^T along the row, as in transform_inputs.
+void transform_output_grads(const float* dy, float* DY, int64_t n0, int64_t nb, const Conv2dDims& d,
+                            const Tiles& tl, float* rows_buf) {
+  const int64_t T = nb * tl.per_image(), Wt = 2 * tl.tw;  // row length rounded up to whole tiles
+  float* y0 = rows_buf;
+  float *y1 = y0 + Wt, *t1 = y1 + Wt, *t2 = t1 + Wt;
+  for (int64_t o = 0; o < d.O; ++o)
+    for (int64_t k = 0; k < nb; ++k) {
+      const float* g = dy + ((n0 + k) * d.O + o) * tl.Ho * tl.Wo;
+      for (int64_t ti = 0; ti < tl.th; ++ti) {
+        for (int r = 0; r < 2; ++r) {
+          float* dst = r == 0 ? y0 : y1;
+          const int64_t i = 2 * ti + r;
+          if (i < tl.Ho) std::copy(g + i * tl.Wo, g + (i + 1) * tl.Wo, dst);
+          std::fill(dst + (i < tl.Ho ? tl.Wo : 0), dst + Wt, 0.0f);
+        }
+        for (int64_t q = 0; q < Wt; ++q) {  // A dy: rows y0, y0 + y1, y0 - y1, -y1
+          t1[q] = y0[q] + y1[q];
+          t2[q] = y0[q] - y1[q];
+        }
+        const int64_t t0 = (k * tl.th + ti) * tl.tw;
+        const float* rows[4] = {y0, t1, t2, y1};
+        const float sign[4] = {1.0f, 1.0f, 1.0f, -1.0f};
+        for (int r = 0; r < 4; ++r) {  // (A dy) A^T along the row
+          const float* e = rows[r];
+          const float sg = sign[r];
+          float* u0 = DY + ((r * 4 + 0) * d.O + o) * T + t0;
+          float* u1 = DY + ((r * 4 + 1) * d.O + o) * T + t0;
+          float* u2 = DY + ((r * 4 + 2) * d.O + o) * T + t0;
+          float* u3 = DY + ((r * 4 + 3) * d.O + o) * T + t0;
+          for (int64_t tj = 0; tj < tl.tw; ++tj) {
+            const float a = sg * e[2 * tj], b = sg * e[2 * tj + 1];
+            u0[tj] = a;
+            u1[tj] = a + b;
+            u2[tj] = a - b;
+            u3[tj] = -b;
+          }
+        }
+      }
+    }
+}
+
+// dw[o, c] = G^T dU[o, c] G for every filter, from dU (16, O, C): the adjoint of transform_filters.
+void inverse_transform_filter_grads(const float* dU, float* dw, int64_t O, int64_t C) {
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c) {
+      float u[4][4];
+      for (int k = 0; k < 16; ++k) u[k / 4][k % 4] = dU[(k * O + o) * C + c];
+      float t[3][4];  // G^T dU
+      for (int j = 0; j < 4; ++j) {
+        t[0][j] = u[0][j] + 0.5f * (u[1][j] + u[2][j]);
+        t[1][j] = 0.5f * (u[1][j] - u[2][j]);
+        t[2][j] = 0.5f * (u[1][j] + u[2][j]) + u[3][j];
+      }
+      float* g = dw + (o * C + c) * 9;
+      for (int a = 0; a < 3; ++a) {  // (G^T dU) G
+        g[a * 3 + 0] = t[a][0] + 0.5f * (t[a][1] + t[a][2]);
+        g[a * 3 + 1] = 0.5f * (t[a][1] - t[a][2]);
+        g[a * 3 + 2] = 0.5f * (t[a][1] + t[a][2]) + t[a][3];
+      }
+    }
+}
+
 }  // namespace
 
 bool winograd_eligible(const Conv2dDims& d) {
@@ -183,6 +252,39 @@ void winograd_conv3x3_backward_data(const float* w, const float* dy, float* dx, 
       for (int a = 0; a < 9; ++a) wt[size_t((c * d.O + o) * 9 + a)] = w[(o * d.C + c) * 9 + (8 - a)];
   const Conv2dDims t{d.N, d.O, d.Ho(), d.Wo(), d.C, 3, 3, 1, 2 - d.pad};
   winograd_conv3x3_forward(dy, wt.get(), nullptr, dx, t);
+}
+
+void winograd_conv3x3_backward_filter(const float* x, const float* dy, float* dw, const Conv2dDims& d) {
+  // dU[k] (O, C) = sum over tiles of DY[k] (O, T) V[k]^T (T, C), then dw = G^T dU G. As in the im2col
+  // weight gradient, batches are summed into a fixed number of chunk buffers added in chunk order:
+  // bitwise the same result for any thread count, and no atomics.
+  const Tiles tl(d);
+  const int64_t batches = (d.N + kImagesPerBatch - 1) / kImagesPerBatch;
+  const int64_t chunks = std::min<int64_t>(batches, kFilterGradChunks), usize = 16 * d.O * d.C;
+  auto part = std::make_unique<float[]>(size_t(chunks * usize));  // zeroed: chunks accumulate
+#pragma omp parallel
+  {
+    const int64_t Tmax = kImagesPerBatch * tl.per_image();
+    auto V = std::make_unique_for_overwrite<float[]>(size_t(16 * d.C * Tmax));
+    auto DY = std::make_unique_for_overwrite<float[]>(size_t(16 * d.O * Tmax));
+    auto pad_buf = std::make_unique_for_overwrite<float[]>(size_t((2 * tl.th + 2) * (2 * tl.tw + 2)));
+    auto rows_buf = std::make_unique_for_overwrite<float[]>(size_t(8 * (2 * tl.tw + 2)));
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < chunks; ++ch)
+      for (int64_t bi = ch * batches / chunks; bi < (ch + 1) * batches / chunks; ++bi) {
+        const int64_t n0 = bi * kImagesPerBatch, nb = std::min(kImagesPerBatch, d.N - n0), T = nb * tl.per_image();
+        transform_inputs(x, V.get(), n0, nb, d, tl, pad_buf.get(), rows_buf.get());
+        transform_output_grads(dy, DY.get(), n0, nb, d, tl, rows_buf.get());
+        for (int k = 0; k < 16; ++k) {
+          Eigen::Map<const RowMat> DYk(DY.get() + k * d.O * T, d.O, T);
+          Eigen::Map<const RowMat> Vk(V.get() + k * d.C * T, d.C, T);
+          Eigen::Map<RowMat>(part.get() + ch * usize + k * d.O * d.C, d.O, d.C).noalias() += DYk * Vk.transpose();
+        }
+      }
+  }
+  for (int64_t ch = 1; ch < chunks; ++ch)
+    for (int64_t i = 0; i < usize; ++i) part[size_t(i)] += part[size_t(ch * usize + i)];
+  inverse_transform_filter_grads(part.get(), dw, d.O, d.C);
 }
 
 }  // namespace dru::conv
