@@ -75,10 +75,11 @@ void transform_inputs(const float* x, float* V, int64_t n0, int64_t nb, const Co
       for (int64_t i = 0; i < d.H && i + d.pad < Hp; ++i)
         std::copy(img + i * d.W, img + i * d.W + std::min(d.W, Wp - d.pad), pad_buf + (i + d.pad) * Wp + d.pad);
       for (int64_t ti = 0; ti < tl.th; ++ti) {
-        const float* r0 = pad_buf + (2 * ti) * Wp;
-        const float *r1 = r0 + Wp, *r2 = r1 + Wp, *r3 = r2 + Wp;
-        float* b0 = rows_buf;
-        float *b1 = b0 + Wp, *b2 = b1 + Wp, *b3 = b2 + Wp;
+        const float* __restrict r0 = pad_buf + (2 * ti) * Wp;
+        const float *__restrict r1 = r0 + Wp, *__restrict r2 = r1 + Wp, *__restrict r3 = r2 + Wp;
+        float* __restrict b0 = rows_buf;
+        float *__restrict b1 = b0 + Wp, *__restrict b2 = b1 + Wp, *__restrict b3 = b2 + Wp;
+#pragma omp simd
         for (int64_t q = 0; q < Wp; ++q) {  // B^T d over the tile row
           b0[q] = r0[q] - r2[q];
           b1[q] = r1[q] + r2[q];
@@ -88,11 +89,12 @@ void transform_inputs(const float* x, float* V, int64_t n0, int64_t nb, const Co
         const int64_t t0 = (k * tl.th + ti) * tl.tw;
         const float* b[4] = {b0, b1, b2, b3};
         for (int r = 0; r < 4; ++r) {  // (B^T d) B along the row
-          const float* br = b[r];
-          float* v0 = V + ((r * 4 + 0) * d.C + c) * T + t0;
-          float* v1 = V + ((r * 4 + 1) * d.C + c) * T + t0;
-          float* v2 = V + ((r * 4 + 2) * d.C + c) * T + t0;
-          float* v3 = V + ((r * 4 + 3) * d.C + c) * T + t0;
+          const float* __restrict br = b[r];
+          float* __restrict v0 = V + ((r * 4 + 0) * d.C + c) * T + t0;
+          float* __restrict v1 = V + ((r * 4 + 1) * d.C + c) * T + t0;
+          float* __restrict v2 = V + ((r * 4 + 2) * d.C + c) * T + t0;
+          float* __restrict v3 = V + ((r * 4 + 3) * d.C + c) * T + t0;
+#pragma omp simd
           for (int64_t tj = 0; tj < tl.tw; ++tj) {
             const float* e = br + 2 * tj;
             v0[tj] = e[0] - e[2];
@@ -172,12 +174,13 @@ void transform_output_grads(const float* dy, float* DY, int64_t n0, int64_t nb, 
         const float* rows[4] = {y0, t1, t2, y1};
         const float sign[4] = {1.0f, 1.0f, 1.0f, -1.0f};
         for (int r = 0; r < 4; ++r) {  // (A dy) A^T along the row
-          const float* e = rows[r];
+          const float* __restrict e = rows[r];
           const float sg = sign[r];
-          float* u0 = DY + ((r * 4 + 0) * d.O + o) * T + t0;
-          float* u1 = DY + ((r * 4 + 1) * d.O + o) * T + t0;
-          float* u2 = DY + ((r * 4 + 2) * d.O + o) * T + t0;
-          float* u3 = DY + ((r * 4 + 3) * d.O + o) * T + t0;
+          float* __restrict u0 = DY + ((r * 4 + 0) * d.O + o) * T + t0;
+          float* __restrict u1 = DY + ((r * 4 + 1) * d.O + o) * T + t0;
+          float* __restrict u2 = DY + ((r * 4 + 2) * d.O + o) * T + t0;
+          float* __restrict u3 = DY + ((r * 4 + 3) * d.O + o) * T + t0;
+#pragma omp simd
           for (int64_t tj = 0; tj < tl.tw; ++tj) {
             const float a = sg * e[2 * tj], b = sg * e[2 * tj + 1];
             u0[tj] = a;
