@@ -45,13 +45,22 @@ DRU_HD AdamScalars<T> adam_scalars(double lr, double beta1, double beta2, double
 // Bias corrections for step t (1-based). PyTorch evaluates beta ** step in double with a float step.
 DRU_HD double adam_bias_correction(double beta, int64_t step) { return 1.0 - std::pow(beta, double(step)); }
 
-// One element's update with precomputed scalars: the form the loops use.
-template <class T> DRU_HD void adam_update(T& p, T g, T& m, T& v, const AdamScalars<T>& s) {
-  if (s.weight_decay != T(0)) g = g + s.weight_decay * p;
+// One element's update with precomputed scalars. kDecay is a compile-time switch so the CPU loop can
+// test weight_decay once, outside the loop: a branch inside keeps the compiler from vectorising.
+template <class T, bool kDecay> DRU_HD void adam_update_with(T& p, T g, T& m, T& v, const AdamScalars<T>& s) {
+  if constexpr (kDecay) g = g + s.weight_decay * p;
   m = m * s.beta1 + s.one_minus_beta1 * g;
   v = v * s.beta2 + s.one_minus_beta2 * g * g;
   T denom = std::sqrt(v) / s.bias_c2_sqrt + s.eps;
   p = p + s.neg_step_size * m / denom;
+}
+
+// The form the GPU kernel uses: weight decay only where it is non-zero, as PyTorch.
+template <class T> DRU_HD void adam_update(T& p, T g, T& m, T& v, const AdamScalars<T>& s) {
+  if (s.weight_decay != T(0))
+    adam_update_with<T, true>(p, g, m, v, s);
+  else
+    adam_update_with<T, false>(p, g, m, v, s);
 }
 
 // One element's update from the raw hyperparameters. Hyperparameters are double (floats convert
