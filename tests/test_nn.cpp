@@ -10,18 +10,14 @@
 #include "engine/checkpoint.h"
 #include "engine/fit.h"
 #include "engine/nn.h"
+#include "tests/temp_dir.h"
 #include "tools/demo.h"
 
 using namespace dru;
 
 namespace {
 
-std::string temp_dir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() / fmt::format("dru_test_{}_{}", name, ::getpid());
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d.string();
-}
+using dru::test::TempDir;
 
 struct TinyNet : Module {
   TinyNet(Generator& g) {
@@ -85,7 +81,8 @@ TEST_CASE("nn: default initialisation ranges match PyTorch") {
 TEST_CASE("nn: state_dict round trip through safetensors / strict errors") {
   Generator g(2), g2(3);
   TinyNet a(g), b(g2);
-  std::string dir = temp_dir("nn");
+  TempDir tmp("nn");
+  std::string dir = tmp.str();
   TensorFile f;
   f.tensors = a.state_dict();
   save_safetensors(dir + "/a.safetensors", f);
@@ -97,7 +94,6 @@ TEST_CASE("nn: state_dict round trip through safetensors / strict errors") {
   sd = a.state_dict();
   sd["extra"] = Tensor::zeros(Shape{1});
   CHECK_THROWS_WITH_AS(b.load_state_dict(sd), doctest::Contains("the checkpoint has 'extra'"), Error);
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("arena: parameters become views - backward accumulates into the flat gradient") {
@@ -119,7 +115,8 @@ TEST_CASE("arena: parameters become views - backward accumulates into the flat g
 }
 
 TEST_CASE("fit: keeps the best validation checkpoint and resumes to the same result") {
-  std::string dir = temp_dir("fit");
+  TempDir tmp("fit");
+  std::string dir = tmp.str();
   auto run = [&](int epochs, bool resume) {
     DemoConfig cfg;
     cfg.epochs = epochs;
@@ -145,7 +142,6 @@ TEST_CASE("fit: keeps the best validation checkpoint and resumes to the same res
     CHECK(resumed.fit.epochs[size_t(i)].val_loss == full.fit.epochs[size_t(i + 3)].val_loss);
   }
   CHECK(resumed.val_l1 == full.val_l1);
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("demo: the MLP reaches a low validation error on the diabetes table") {
@@ -160,7 +156,8 @@ TEST_CASE("demo: the MLP reaches a low validation error on the diabetes table") 
 }
 
 TEST_CASE("table: malformed rows give one clear error") {
-  std::string dir = temp_dir("table");
+  TempDir tmp("table");
+  std::string dir = tmp.str();
   auto write = [&](const std::string& text) {
     std::string p = dir + "/t.txt";
     write_file_atomic(p, text);
@@ -174,5 +171,4 @@ TEST_CASE("table: malformed rows give one clear error") {
   Table t = read_table(write("a, target\n1, 2\n\n3,4\n"));
   CHECK(t.rows.size() == 2);
   CHECK(t.column("target") == 1);
-  std::filesystem::remove_all(dir);
 }

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/temp_dir.h"
 #include "engine/optim.h"
 
 using namespace dru;
@@ -26,19 +27,7 @@ json load_fixture(const char* name) {
   return json::parse(f);
 }
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const char* tag) {
-    path = fs::temp_directory_path() / ("dru_test_" + std::to_string(::getpid()) + "_" + tag);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using dru::test::TempDir;
 
 // An arena holding one parameter "w" with the given values; the arena keeps the tensor alive.
 void make_arena(ParamArena& arena, const std::vector<double>& values, DType dt, const char* name = "w") {

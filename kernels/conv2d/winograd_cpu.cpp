@@ -40,6 +40,19 @@ struct Tiles {
   int64_t per_image() const { return th * tw; }
 };
 
+// Per-thread buffers of one batch of images: V (16, C, T), M (16, O, T) (the products in the forward,
+// the lifted output gradients in the filter gradient), a zero-bordered image plane and row scratch.
+struct Scratch {
+  std::unique_ptr<float[]> V, M, pad, rows;
+  Scratch(const Conv2dDims& d, const Tiles& tl) {
+    const int64_t T = kImagesPerBatch * tl.per_image(), Wp = 2 * tl.tw + 2;
+    V = std::make_unique_for_overwrite<float[]>(size_t(16 * d.C * T));
+    M = std::make_unique_for_overwrite<float[]>(size_t(16 * d.O * T));
+    pad = std::make_unique_for_overwrite<float[]>(size_t((2 * tl.th + 2) * Wp));
+    rows = std::make_unique_for_overwrite<float[]>(size_t(8 * Wp));
+  }
+};
+
 // U (16, O, C) = G g G^T for every filter g = w[o, c].
 void transform_filters(const float* w, float* U, int64_t O, int64_t C) {
   for (int64_t o = 0; o < O; ++o)
@@ -228,21 +241,17 @@ void winograd_conv3x3_forward(const float* x, const float* w, const float* b, fl
   const int64_t batches = (d.N + kImagesPerBatch - 1) / kImagesPerBatch;
 #pragma omp parallel
   {
-    const int64_t Tmax = kImagesPerBatch * tl.per_image();
-    auto V = std::make_unique_for_overwrite<float[]>(size_t(16 * d.C * Tmax));
-    auto M = std::make_unique_for_overwrite<float[]>(size_t(16 * d.O * Tmax));
-    auto pad_buf = std::make_unique_for_overwrite<float[]>(size_t((2 * tl.th + 2) * (2 * tl.tw + 2)));
-    auto rows_buf = std::make_unique_for_overwrite<float[]>(size_t(8 * (2 * tl.tw + 2)));
+    Scratch sc(d, tl);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t bi = 0; bi < batches; ++bi) {
       const int64_t n0 = bi * kImagesPerBatch, nb = std::min(kImagesPerBatch, d.N - n0), T = nb * tl.per_image();
-      transform_inputs(x, V.get(), n0, nb, d, tl, pad_buf.get(), rows_buf.get());
+      transform_inputs(x, sc.V.get(), n0, nb, d, tl, sc.pad.get(), sc.rows.get());
       for (int k = 0; k < 16; ++k) {
         Eigen::Map<const RowMat> Uk(U.get() + k * d.O * d.C, d.O, d.C);
-        Eigen::Map<const RowMat> Vk(V.get() + k * d.C * T, d.C, T);
-        Eigen::Map<RowMat>(M.get() + k * d.O * T, d.O, T).noalias() = Uk * Vk;
+        Eigen::Map<const RowMat> Vk(sc.V.get() + k * d.C * T, d.C, T);
+        Eigen::Map<RowMat>(sc.M.get() + k * d.O * T, d.O, T).noalias() = Uk * Vk;
       }
-      transform_outputs(M.get(), b, y, n0, nb, d, tl, rows_buf.get());
+      transform_outputs(sc.M.get(), b, y, n0, nb, d, tl, sc.rows.get());
     }
   }
 }
@@ -267,20 +276,16 @@ void winograd_conv3x3_backward_filter(const float* x, const float* dy, float* dw
   auto part = std::make_unique<float[]>(size_t(chunks * usize));  // zeroed: chunks accumulate
 #pragma omp parallel
   {
-    const int64_t Tmax = kImagesPerBatch * tl.per_image();
-    auto V = std::make_unique_for_overwrite<float[]>(size_t(16 * d.C * Tmax));
-    auto DY = std::make_unique_for_overwrite<float[]>(size_t(16 * d.O * Tmax));
-    auto pad_buf = std::make_unique_for_overwrite<float[]>(size_t((2 * tl.th + 2) * (2 * tl.tw + 2)));
-    auto rows_buf = std::make_unique_for_overwrite<float[]>(size_t(8 * (2 * tl.tw + 2)));
+    Scratch sc(d, tl);
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch)
       for (int64_t bi = ch * batches / chunks; bi < (ch + 1) * batches / chunks; ++bi) {
         const int64_t n0 = bi * kImagesPerBatch, nb = std::min(kImagesPerBatch, d.N - n0), T = nb * tl.per_image();
-        transform_inputs(x, V.get(), n0, nb, d, tl, pad_buf.get(), rows_buf.get());
-        transform_output_grads(dy, DY.get(), n0, nb, d, tl, rows_buf.get());
+        transform_inputs(x, sc.V.get(), n0, nb, d, tl, sc.pad.get(), sc.rows.get());
+        transform_output_grads(dy, sc.M.get(), n0, nb, d, tl, sc.rows.get());
         for (int k = 0; k < 16; ++k) {
-          Eigen::Map<const RowMat> DYk(DY.get() + k * d.O * T, d.O, T);
-          Eigen::Map<const RowMat> Vk(V.get() + k * d.C * T, d.C, T);
+          Eigen::Map<const RowMat> DYk(sc.M.get() + k * d.O * T, d.O, T);
+          Eigen::Map<const RowMat> Vk(sc.V.get() + k * d.C * T, d.C, T);
           Eigen::Map<RowMat>(part.get() + ch * usize + k * d.O * d.C, d.O, d.C).noalias() += DYk * Vk.transpose();
         }
       }

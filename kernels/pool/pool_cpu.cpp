@@ -70,14 +70,16 @@ template <class T> void max_pool2d_backward_cpu(const T* dy, const int64_t* argm
   }
 }
 
-template <class T> void avg_pool2d_forward_cpu(const T* x, T* y, const Pool2dDims& d) {
+// Mean pooling over windows given per axis by span(i, in, out) -> Span: avg_pool2d's fixed windows
+// and adaptive_avg_pool2d's bins differ only there. The divisor is r.count * c.count.
+template <class T, class SpanFn> void mean_pool_forward(const T* x, T* y, const Pool2dDims& d, SpanFn span) {
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < d.planes; ++p) {
     const T* xp = x + p * d.H * d.W;
     for (int64_t i = 0; i < d.Ho; ++i) {
-      const Span r = window(i, d.H, d.kernel, d.stride, d.pad);
+      const Span r = span(i, d.H, d.Ho);
       for (int64_t j = 0; j < d.Wo; ++j) {
-        const Span c = window(j, d.W, d.kernel, d.stride, d.pad);
+        const Span c = span(j, d.W, d.Wo);
         T s = 0;
         for (int64_t h = r.lo; h < r.hi; ++h)
           for (int64_t w = c.lo; w < c.hi; ++w) s += xp[h * d.W + w];
@@ -85,57 +87,39 @@ template <class T> void avg_pool2d_forward_cpu(const T* x, T* y, const Pool2dDim
       }
     }
   }
+}
+
+template <class T, class SpanFn> void mean_pool_backward(const T* dy, T* dx, const Pool2dDims& d, SpanFn span) {
+#pragma omp parallel for schedule(static)
+  for (int64_t p = 0; p < d.planes; ++p) {
+    T* dxp = dx + p * d.H * d.W;
+    std::fill(dxp, dxp + d.H * d.W, T(0));
+    for (int64_t i = 0; i < d.Ho; ++i) {
+      const Span r = span(i, d.H, d.Ho);
+      for (int64_t j = 0; j < d.Wo; ++j) {
+        const Span c = span(j, d.W, d.Wo);
+        const T g = dy[(p * d.Ho + i) * d.Wo + j] / T(r.count * c.count);
+        for (int64_t h = r.lo; h < r.hi; ++h)
+          for (int64_t w = c.lo; w < c.hi; ++w) dxp[h * d.W + w] += g;
+      }
+    }
+  }
+}
+
+template <class T> void avg_pool2d_forward_cpu(const T* x, T* y, const Pool2dDims& d) {
+  mean_pool_forward(x, y, d, [&d](int64_t i, int64_t in, int64_t) { return window(i, in, d.kernel, d.stride, d.pad); });
 }
 
 template <class T> void avg_pool2d_backward_cpu(const T* dy, T* dx, const Pool2dDims& d) {
-#pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < d.planes; ++p) {
-    T* dxp = dx + p * d.H * d.W;
-    std::fill(dxp, dxp + d.H * d.W, T(0));
-    for (int64_t i = 0; i < d.Ho; ++i) {
-      const Span r = window(i, d.H, d.kernel, d.stride, d.pad);
-      for (int64_t j = 0; j < d.Wo; ++j) {
-        const Span c = window(j, d.W, d.kernel, d.stride, d.pad);
-        const T g = dy[(p * d.Ho + i) * d.Wo + j] / T(r.count * c.count);
-        for (int64_t h = r.lo; h < r.hi; ++h)
-          for (int64_t w = c.lo; w < c.hi; ++w) dxp[h * d.W + w] += g;
-      }
-    }
-  }
+  mean_pool_backward(dy, dx, d, [&d](int64_t i, int64_t in, int64_t) { return window(i, in, d.kernel, d.stride, d.pad); });
 }
 
 template <class T> void adaptive_avg_pool2d_forward_cpu(const T* x, T* y, const Pool2dDims& d) {
-#pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < d.planes; ++p) {
-    const T* xp = x + p * d.H * d.W;
-    for (int64_t i = 0; i < d.Ho; ++i) {
-      const Span r = adaptive_bin(i, d.H, d.Ho);
-      for (int64_t j = 0; j < d.Wo; ++j) {
-        const Span c = adaptive_bin(j, d.W, d.Wo);
-        T s = 0;
-        for (int64_t h = r.lo; h < r.hi; ++h)
-          for (int64_t w = c.lo; w < c.hi; ++w) s += xp[h * d.W + w];
-        y[(p * d.Ho + i) * d.Wo + j] = s / T(r.count * c.count);
-      }
-    }
-  }
+  mean_pool_forward(x, y, d, adaptive_bin);
 }
 
 template <class T> void adaptive_avg_pool2d_backward_cpu(const T* dy, T* dx, const Pool2dDims& d) {
-#pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < d.planes; ++p) {
-    T* dxp = dx + p * d.H * d.W;
-    std::fill(dxp, dxp + d.H * d.W, T(0));
-    for (int64_t i = 0; i < d.Ho; ++i) {
-      const Span r = adaptive_bin(i, d.H, d.Ho);
-      for (int64_t j = 0; j < d.Wo; ++j) {
-        const Span c = adaptive_bin(j, d.W, d.Wo);
-        const T g = dy[(p * d.Ho + i) * d.Wo + j] / T(r.count * c.count);
-        for (int64_t h = r.lo; h < r.hi; ++h)
-          for (int64_t w = c.lo; w < c.hi; ++w) dxp[h * d.W + w] += g;
-      }
-    }
-  }
+  mean_pool_backward(dy, dx, d, adaptive_bin);
 }
 
 #define DRU_POOL_INSTANTIATE(T)                                                                  \
