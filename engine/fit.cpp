@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "engine/checkpoint.h"
@@ -36,16 +37,13 @@ void save_model(const std::string& path, const std::map<std::string, Tensor>& we
   save_safetensors(path, f);
 }
 
-int meta_int(const TensorFile& f, const std::string& key, const std::string& path) {
+double meta_number(const TensorFile& f, const std::string& key, const std::string& path) {
   auto it = f.metadata.find(key);
   DRU_CHECK(it != f.metadata.end(), "{}: metadata key '{}' is missing; the file was not written by fit", path, key);
-  return std::stoi(it->second);
-}
-
-double meta_double(const TensorFile& f, const std::string& key, const std::string& path) {
-  auto it = f.metadata.find(key);
-  DRU_CHECK(it != f.metadata.end(), "{}: metadata key '{}' is missing; the file was not written by fit", path, key);
-  return std::stod(it->second);
+  char* end = nullptr;
+  double x = std::strtod(it->second.c_str(), &end);
+  DRU_CHECK(!it->second.empty() && *end == '\0', "{}: metadata '{}' = '{}' is not a number", path, key, it->second);
+  return x;
 }
 
 }  // namespace
@@ -77,10 +75,13 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
       TensorFile last = load_safetensors(paths->last);
       model.load_state_dict(last.tensors);
       load_train_state(paths->state, adam, plateau);
-      res.start_epoch = meta_int(last, "epoch", paths->last) + 1;
-      res.best_epoch = meta_int(last, "best_epoch", paths->last);
-      res.best_val = meta_double(last, "best_val", paths->last);
+      res.start_epoch = int(meta_number(last, "epoch", paths->last)) + 1;
+      res.best_epoch = int(meta_number(last, "best_epoch", paths->last));
+      res.best_val = meta_number(last, "best_val", paths->last);
       if (fs::exists(paths->best)) best = load_safetensors(paths->best).tensors;
+      std::fprintf(stderr, "fit: resuming from %s after epoch %d\n", cfg.checkpoint_dir.c_str(), res.start_epoch - 1);
+    } else if (cfg.resume) {
+      std::fprintf(stderr, "fit: no saved state in %s; starting from epoch 1\n", cfg.checkpoint_dir.c_str());
     }
   }
 
