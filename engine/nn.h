@@ -42,6 +42,8 @@ class Module {
   void train(bool on = true);
   void eval() { train(false); }
   bool training() const { return training_; }
+  // Direct children in registration order (for summaries).
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
 
  protected:
   Tensor register_parameter(const std::string& name, Tensor t);

@@ -91,6 +91,10 @@ Tensor concat(const std::vector<Tensor>& xs, int dim);
 Tensor index_select(const Tensor& x, const Tensor& idx);
 // Rows of x (dim 0) where mask (u8 or i64, 1-D, length N) is non-zero.
 Tensor masked_select(const Tensor& x, const Tensor& mask);
+// Reorders dimensions as torch.permute: out.shape[i] = x.shape[dims[i]]; dims is a permutation of
+// 0..ndim-1 (negatives count from the end). Returns a contiguous copy; backward applies the inverse.
+// Any dtype (gradients for f32/f64). Multi-head attention uses it: (N, T, H, Dh) -> (N, H, T, Dh).
+Tensor permute(const Tensor& x, const std::vector<int>& dims);
 
 // ---- sequences -----------------------------------------------------------------------------------
 // Weights of one LSTM layer, PyTorch's layout: gate order i, f, g, o stacked along rows.

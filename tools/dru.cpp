@@ -1,14 +1,16 @@
-// dru.cpp — the command line: `dru info` (version, backends, devices) and `dru demo` (an MLP on the
-// diabetes table, trained end to end on the CPU engine). Exit codes: 0 success, 1 failure, 2 usage
+// dru.cpp — the command line: `dru info` (version, backends, devices; with --model a model's table)
+// and `dru demo` (an MLP on the diabetes table, trained end to end on the CPU engine). Exit codes: 0 success, 1 failure, 2 usage
 // error, 130 interrupted. Errors are one line on stderr.
 #include <CLI/CLI.hpp>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <omp.h>
 
 #include "engine/cuda_runtime.h"
+#include "models/model.h"
 #include "tools/demo.h"
 
 namespace {
@@ -22,6 +24,47 @@ const CLI::Validator kPositive(
       return "expected a positive number, got '" + s + "'";
     },
     "POSITIVE");
+
+// Applies `--input` (the primary input's shape without the batch) to a model configuration.
+void apply_input_shape(dru::ModelConfig& cfg, const std::vector<int64_t>& dims) {
+  if (dims.empty()) return;
+  auto want = [&](size_t n, const char* form) {
+    DRU_CHECK(dims.size() == n, "--input for {} takes {} (got {} numbers)", cfg.name, form, dims.size());
+  };
+  if (cfg.name == "allcnn" || cfg.name == "resnet18") {
+    want(3, "C,H,W");
+    DRU_CHECK(dims[0] == 3 && dims[1] == dims[2], "--input for {}: images are 3,S,S (got {},{},{})", cfg.name,
+              dims[0], dims[1], dims[2]);
+    cfg.image_size = dims[1];
+  } else if (cfg.name == "stsb-lstm") {
+    want(2, "T,D (tokens per sentence, word-vector size)");
+    cfg.seq_len = dims[0];
+    cfg.embed_dim = dims[1];
+  } else if (cfg.name == "bert-lite") {
+    want(1, "T (sequence length)");
+    cfg.seq_len = dims[0];
+  } else if (cfg.name == "electricity-lstm") {
+    want(1, "T (hours of history)");
+    cfg.history = dims[0];
+  }
+}
+
+int cmd_model_info(dru::ModelConfig cfg, const std::vector<int64_t>& input) {
+  apply_input_shape(cfg, input);
+  auto model = dru::make_model(cfg);
+  std::vector<dru::LayerRow> rows = model->summary();
+  size_t w0 = 5, w1 = 6;
+  for (auto& r : rows) {
+    w0 = std::max(w0, r.layer.size());
+    w1 = std::max(w1, r.output.size());
+  }
+  std::printf("model: %s\n", model->name().c_str());
+  std::printf("%-*s  %-*s  %12s\n", int(w0), "layer", int(w1), "output", "parameters");
+  for (auto& r : rows) std::printf("%-*s  %-*s  %12lld\n", int(w0), r.layer.c_str(), int(w1), r.output.c_str(),
+                                   static_cast<long long>(r.params));
+  std::printf("parameters: %lld\n", static_cast<long long>(model->num_parameters()));
+  return 0;
+}
 
 int cmd_info() {
   std::printf("dru %s — deep regression unlearning engine\n", DRU_VERSION);
@@ -66,7 +109,20 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("dru ") + DRU_VERSION);
   app.require_subcommand(0, 1);
 
-  auto* info = app.add_subcommand("info", "Print the version, the compiled backends and the visible devices");
+  auto* info = app.add_subcommand("info", "Print the version, the compiled backends and the visible devices, or "
+                                          "with --model a model's layers, output shapes and parameter count");
+  dru::ModelConfig model_cfg;
+  std::vector<int64_t> model_input;
+  std::string model_list;
+  for (auto& n : dru::model_names()) model_list += (model_list.empty() ? "" : ", ") + n;
+  info->add_option("--model", model_cfg.name, "Print this model's architecture table: " + model_list)
+      ->check(CLI::IsMember(dru::model_names()));
+  info->add_option("--input", model_input,
+                   "The model's input shape without the batch, comma-separated (allcnn/resnet18: 3,S,S; "
+                   "stsb-lstm: T,D; bert-lite: T; electricity-lstm: T)")
+      ->delimiter(',')
+      ->check(kPositive);
+  info->add_flag("--small-stem", model_cfg.small_stem, "resnet18: 3x3 stride-1 stem without max-pool (32x32 images)");
 
   dru::DemoConfig demo_cfg;
   auto* demo = app.add_subcommand("demo", "Train a small MLP regressor on the diabetes table and print L1 per epoch");
@@ -98,7 +154,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    if (*info) return cmd_info();
+    if (*info) {
+      if (!model_cfg.name.empty()) return cmd_model_info(model_cfg, model_input);
+      if (!model_input.empty() || model_cfg.small_stem) {
+        std::fprintf(stderr, "dru: --input and --small-stem need --model (see dru info --help)\n");
+        return 2;
+      }
+      return cmd_info();
+    }
     if (*demo) {
       if (demo_cfg.resume && demo_cfg.checkpoint_dir.empty()) {
         std::fprintf(stderr, "dru: --resume needs --checkpoint-dir (see dru demo --help)\n");

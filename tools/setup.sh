@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ccache pkg-config git
   libeigen3-dev libopenblas-openmp-dev doctest-dev libcli11-dev nlohmann-json3-dev libfmt-dev
+  zlib1g-dev                    # the tests read gzip-compressed GloVe vectors
+  libstb-dev                    # stb_image: the tests decode a few JPEG face images
   python3-torch python3-numpy   # reference fixtures and the PyTorch baseline scripts
   python3-sklearn               # the diabetes table the demo trains on comes from here
 )
