@@ -187,13 +187,7 @@ ModelInput BertLite::example_input(int64_t n, Generator& gen) const {
 }
 
 std::vector<LayerRow> BertLite::summary() {
-  Generator gen(0);
-  ModelInput in = example_input(1, gen);
-  ModelOutput out;
-  {
-    NoGradGuard ng;
-    out = forward(in, Mode::eval);
-  }
+  ModelOutput out = probe();
   std::vector<LayerRow> rows;
   rows.push_back({"embeddings", "-", embeddings->num_parameters()});
   for (size_t i = 0; i < layers->size(); ++i)

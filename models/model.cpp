@@ -18,14 +18,15 @@ std::unique_ptr<Model> make_model(const ModelConfig& cfg) {
   DRU_FAIL("unknown model '{}' (known: {})", cfg.name, known);
 }
 
-std::vector<LayerRow> Model::summary() {
+ModelOutput Model::probe() {
   Generator gen(0);
   ModelInput in = example_input(1, gen);
-  ModelOutput out;
-  {
-    NoGradGuard ng;
-    out = forward(in, Mode::eval);
-  }
+  NoGradGuard ng;
+  return forward(in, Mode::eval);
+}
+
+std::vector<LayerRow> Model::summary() {
+  ModelOutput out = probe();
   std::map<std::string, Shape> shapes;
   for (auto& [n, t] : out.activations) shapes[n] = t.shape();
   std::vector<LayerRow> rows;

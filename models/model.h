@@ -67,6 +67,10 @@ class Model : public Module {
   // name (from one eval forward of example_input(1)), then the prediction.
   virtual std::vector<LayerRow> summary();
   using Module::forward;
+
+ protected:
+  // One eval-mode forward of example_input(1) without gradients: what summaries read shapes from.
+  ModelOutput probe();
 };
 
 std::vector<std::string> model_names();

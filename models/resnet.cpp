@@ -98,13 +98,7 @@ ModelInput ResNet18::example_input(int64_t n, Generator& gen) const {
 }
 
 std::vector<LayerRow> ResNet18::summary() {
-  Generator gen(0);
-  ModelInput in = example_input(1, gen);
-  ModelOutput out;
-  {
-    NoGradGuard ng;
-    out = forward(in, Mode::eval);
-  }
+  ModelOutput out = probe();
   std::vector<LayerRow> rows;
   for (auto& [n, act] : out.activations) {
     int64_t params = conv1->num_parameters() + bn1->num_parameters();

@@ -23,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from bert_lite import BertLite  # noqa: E402
+from fixture_util import summary  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bert_lite_golden.json"
 
@@ -54,19 +55,6 @@ def inputs():
             seg[r, j] = 1 if j >= length // 2 else 0
             mask[r, j] = 1
     return ids, seg, mask
-
-
-def sample_indices(numel):
-    return sorted({0, numel // 5, numel // 3, numel // 2, (4 * numel) // 5, numel - 1})
-
-
-def summary(t, with_max=False):
-    flat = t.detach().reshape(-1)
-    doc = {"shape": list(t.shape), "sum": float(flat.sum()), "abs_sum": float(flat.abs().sum()),
-           "samples": [[j, float(flat[j])] for j in sample_indices(flat.numel())]}
-    if with_max:
-        doc["abs_max"] = float(flat.abs().max())
-    return doc
 
 
 def run(model, train):

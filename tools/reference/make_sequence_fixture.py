@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from sequence_models import ElectricityLstm, StsbLstm  # noqa: E402
+from fixture_util import summary  # noqa: E402
 
 OUT_DIR = pathlib.Path(__file__).resolve().parents[2] / "tests" / "fixtures"
 
@@ -53,19 +54,6 @@ def electricity_inputs():
     x = formula((n, t, 3), lambda i: torch.sin(0.21 * i + 0.3))
     ids = torch.tensor([(3 * j + 1) % ELECTRICITY["customers"] for j in range(n)], dtype=torch.int64)
     return x, ids
-
-
-def sample_indices(numel):
-    return sorted({0, numel // 5, numel // 3, numel // 2, (4 * numel) // 5, numel - 1})
-
-
-def summary(t, with_max=False):
-    flat = t.detach().reshape(-1)
-    doc = {"shape": list(t.shape), "sum": float(flat.sum()), "abs_sum": float(flat.abs().sum()),
-           "samples": [[j, float(flat[j])] for j in sample_indices(flat.numel())]}
-    if with_max:
-        doc["abs_max"] = float(flat.abs().max())
-    return doc
 
 
 def run(model, inputs, train):
