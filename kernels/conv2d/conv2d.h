@@ -6,13 +6,13 @@
 // Ho = (H + 2p - kh) / s + 1, Wo = (W + 2p - kw) / s + 1.
 //
 // CPU version: im2col + GEMM. For one image the patches form col (K, P) with K = C*kh*kw rows and
-// P = Ho*Wo columns, so y_n (O, P) = w (O, K) · col (K, P) is one Eigen GEMM. Backward:
-//   dx: dcol = w^T · dy_n, then col2im adds each patch entry back to the pixel it came from;
-//   dw: dw = sum_n dy_n · col_n^T; db = sum over n and pixels of dy.
-// Images are spread over OpenMP threads (Eigen itself runs single-threaded). dw and db are summed
-// into a fixed number of chunk buffers that are then added in chunk order, so results do not depend
-// on the thread count or scheduling and no float atomics are needed (DESIGN decision 3).
-// 1x1 convolutions with stride 1 and no padding use x_n as col directly. In float, 3x3 stride-1
+// P = Ho*Wo columns, so y_n (O, P) = w (O, K) · col (K, P); images are grouped so each GEMM has at
+// least ~1024 columns (small feature maps would otherwise give thin GEMMs). Backward:
+//   dx: dcol = w^T · dy_g, then col2im adds each patch entry back to the pixel it came from;
+//   dw: dw = sum over groups of dy_g · col_g^T; db = sum over n and pixels of dy.
+// Groups are spread over OpenMP threads (Eigen itself runs single-threaded); the dw GEMM is split by
+// fixed blocks of rows. Group sizes and GEMM shapes never depend on the thread count, so results are
+// bitwise reproducible and no float atomics are needed (DESIGN decision 3). In float, 3x3 stride-1
 // convolutions with enough channels take Winograd's F(2x2, 3x3) for the forward and the input
 // gradient (winograd_cpu.cpp): 2.25x fewer multiplies.
 #pragma once

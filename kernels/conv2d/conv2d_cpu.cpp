@@ -1,8 +1,9 @@
-// conv2d_cpu.cpp — the CPU convolution: im2col + Eigen GEMM per image, OpenMP over the batch.
+// conv2d_cpu.cpp — the CPU convolution: im2col + one GEMM per group of images, OpenMP over the groups.
 //
 // See conv2d.h for the math and the layouts. Every matrix here is row-major and mapped, not copied:
-// w is (O, K), col is (K, P), y_n and dy_n are (O, P), with K = C*kh*kw and P = Ho*Wo. Instantiated
-// for float (training) and double (gradient checks).
+// w is (O, K), a group's col is (K, nb * P) and its outputs (O, nb * P), with K = C*kh*kw and
+// P = Ho*Wo: the nb images of a group sit side by side as column blocks, so one GEMM serves them all.
+// Instantiated for float (training) and double (gradient checks).
 #include "kernels/conv2d/conv2d.h"
 
 #include <Eigen/Core>
@@ -19,16 +20,18 @@ template <class T> using MatMap = Eigen::Map<RowMat<T>>;
 template <class T> using ConstMatMap = Eigen::Map<const RowMat<T>>;
 template <class T> using ConstVecMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
 
-// dw and db are summed per chunk of images and the chunks added in order. A fixed chunk count, not
-// one per thread, keeps the result independent of the thread count; 16 balances up to 16 threads
-// while the extra partial buffers stay small next to the GEMM work.
-constexpr int64_t kWeightChunks = 16;
+// Images per GEMM: one image of a small map (layer4 of a ResNet at 32x32 input has P = 16 columns)
+// makes a GEMM too thin to run well, and it re-reads the whole weight matrix per image. Groups of nb
+// images give nb * P >= kMinColumns columns; the forward and input gradient keep at least kMinBatches
+// groups so every thread has work. Group sizes never depend on the thread count, and each GEMM call
+// has the same shape whatever the number of threads, so results are bitwise reproducible.
+constexpr int64_t kMinColumns = 1024;
+constexpr int64_t kMinBatches = 2;
+// The weight gradient sums groups into this many chunk buffers, then adds them in chunk order.
+constexpr int64_t kWeightChunks = 8;
 
 // ceil(a / s) for the column bounds below, with a <= 0 giving 0.
 int64_t ceil_div_clamped(int64_t a, int64_t s) { return a <= 0 ? 0 : (a + s - 1) / s; }
-
-// A 1x1 kernel with stride 1 and no padding reads each pixel once: col is the image itself.
-bool is_pointwise(const Conv2dDims& d) { return d.kh == 1 && d.kw == 1 && d.stride == 1 && d.pad == 0; }
 
 // Output columns j whose input column j*s - p + e lies inside [0, W): the range [lo, hi).
 struct ColRange {
@@ -40,13 +43,14 @@ ColRange valid_cols(const Conv2dDims& d, int64_t e, int64_t Wo) {
   return {lo, hi};
 }
 
-// col (K, P) from one image x (C, H, W): row (c, a, e), column (i, j) holds x[c, i*s-p+a, j*s-p+e] or 0.
-template <class T> void im2col(const T* x, T* col, const Conv2dDims& d) {
+// One image x (C, H, W) into its P columns of a col matrix whose rows are ld apart: row (c, a, e),
+// column (i, j) holds x[c, i*s-p+a, j*s-p+e] or 0.
+template <class T> void im2col(const T* x, T* col, int64_t ld, const Conv2dDims& d) {
   const int64_t Ho = d.Ho(), Wo = d.Wo(), s = d.stride;
   for (int64_t c = 0; c < d.C; ++c)
     for (int64_t a = 0; a < d.kh; ++a)
       for (int64_t e = 0; e < d.kw; ++e) {
-        T* row = col + ((c * d.kh + a) * d.kw + e) * Ho * Wo;
+        T* row = col + ((c * d.kh + a) * d.kw + e) * ld;
         const ColRange r = valid_cols(d, e, Wo);
         for (int64_t i = 0; i < Ho; ++i) {
           T* out = row + i * Wo;
@@ -70,78 +74,88 @@ template <class T> void im2col(const T* x, T* col, const Conv2dDims& d) {
 
 // The adjoint of im2col: dx (C, H, W) = sum of each col entry into the pixel it was read from.
 // Padding entries fall outside the image and are dropped.
-template <class T> void col2im(const T* col, T* dx, const Conv2dDims& d) {
+template <class T> void col2im(const T* col, int64_t ld, T* dx, const Conv2dDims& d) {
   const int64_t Ho = d.Ho(), Wo = d.Wo(), s = d.stride;
   std::fill(dx, dx + d.C * d.H * d.W, T(0));
   for (int64_t c = 0; c < d.C; ++c)
     for (int64_t a = 0; a < d.kh; ++a)
       for (int64_t e = 0; e < d.kw; ++e) {
-        const T* row = col + ((c * d.kh + a) * d.kw + e) * Ho * Wo;
+        const T* row = col + ((c * d.kh + a) * d.kw + e) * ld;
         const ColRange r = valid_cols(d, e, Wo);
         for (int64_t i = 0; i < Ho; ++i) {
           const int64_t ih = i * s - d.pad + a;
           if (ih < 0 || ih >= d.H) continue;
           const T* in = row + i * Wo;
-          T* dst = dx + (c * d.H + ih) * d.W;
-          const int64_t off = e - d.pad;
-          for (int64_t j = r.lo; j < r.hi; ++j) dst[j * s + off] += in[j];
+          T* dst = dx + (c * d.H + ih) * d.W + (e - d.pad);
+          if (s == 1) {
+#pragma omp simd
+            for (int64_t j = r.lo; j < r.hi; ++j) dst[j] += in[j];
+          } else {
+            for (int64_t j = r.lo; j < r.hi; ++j) dst[j * s] += in[j];
+          }
         }
       }
 }
 
-// Per-thread scratch for col, left uninitialised because im2col writes every entry (zeroing megabytes
-// per call showed up in profiles); null for pointwise convolutions, which need none.
-template <class T> std::unique_ptr<T[]> col_buffer(const Conv2dDims& d) {
-  if (is_pointwise(d)) return nullptr;
-  return std::make_unique_for_overwrite<T[]>(size_t(d.C * d.kh * d.kw * d.Ho() * d.Wo()));
+int64_t images_per_gemm(const Conv2dDims& d, bool keep_batches) {
+  const int64_t P = d.Ho() * d.Wo();
+  int64_t nb = std::max<int64_t>(1, (kMinColumns + P - 1) / P);
+  if (keep_batches) nb = std::min(nb, std::max<int64_t>(1, d.N / kMinBatches));
+  return std::min(nb, d.N);
 }
 
-// dw_chunk (O, K) += dy_n · col_n^T and db_chunk (O) += row sums of dy_n for images [n0, n1).
-template <class T>
-void weight_grad_chunk(const T* x, const T* dy, T* dw, T* db, int64_t n0, int64_t n1, T* col,
-                       const Conv2dDims& d) {
-  const int64_t K = d.C * d.kh * d.kw, P = d.Ho() * d.Wo();
-  MatMap<T> dwm(dw, d.O, dw ? K : 0);
-  dwm.setZero();
-  if (db) std::fill(db, db + d.O, T(0));
-  for (int64_t n = n0; n < n1; ++n) {
-    ConstMatMap<T> dyn(dy + n * d.O * P, d.O, P);
-    if (db) Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(db, d.O) += dyn.rowwise().sum();
-    if (!dw) continue;
-    const T* xn = x + n * d.C * d.H * d.W;
-    const T* cn = xn;
-    if (!is_pointwise(d)) {
-      im2col(xn, col, d);
-      cn = col;
-    }
-    dwm.noalias() += dyn * ConstMatMap<T>(cn, K, P).transpose();
-  }
+// One image's (R, P) block into columns [0, P) of a group matrix whose rows are ld apart, and back.
+template <class T> void gather_image(const T* image, T* group, int64_t ld, int64_t R, int64_t P) {
+  for (int64_t r = 0; r < R; ++r) std::copy(image + r * P, image + (r + 1) * P, group + r * ld);
+}
+template <class T> void scatter_image(const T* group, T* image, int64_t ld, int64_t R, int64_t P) {
+  for (int64_t r = 0; r < R; ++r) std::copy(group + r * ld, group + r * ld + P, image + r * P);
 }
 
-// dw and db from fixed chunks of the batch, summed in chunk order (see kWeightChunks).
+// dw (O, K) and db (O) over the whole batch. The groups are split into a fixed number of chunks
+// (kWeightChunks, not one per thread); each chunk sums its groups' dy_g · col_g^T into its own
+// buffer, and the buffers are added in chunk order: the result does not depend on the thread count
+// and needs no float atomics.
 template <class T> void weight_grad(const T* x, const T* dy, T* dw, T* db, const Conv2dDims& d) {
-  const int64_t K = d.C * d.kh * d.kw;
-  const int64_t chunks = std::min(d.N, kWeightChunks);
-  const int64_t stride = d.O * K + d.O;  // one chunk's dw then db
-  auto part = std::make_unique_for_overwrite<T[]>(size_t(chunks * stride));  // each chunk zeroes its own
+  const int64_t K = d.C * d.kh * d.kw, P = d.Ho() * d.Wo(), nb_max = images_per_gemm(d, false);
+  if (db) {
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < d.O; ++o) {
+      T s = 0;
+      for (int64_t n = 0; n < d.N; ++n) s += ConstVecMap<T>(dy + (n * d.O + o) * P, P).sum();
+      db[o] = s;
+    }
+  }
+  if (!dw) return;
+  const int64_t groups = (d.N + nb_max - 1) / nb_max, chunks = std::min(groups, kWeightChunks);
+  auto part = std::make_unique_for_overwrite<T[]>(size_t(chunks * d.O * K));
 #pragma omp parallel
   {
-    std::unique_ptr<T[]> col = col_buffer<T>(d);
+    auto col = std::make_unique_for_overwrite<T[]>(size_t(K * nb_max * P));
+    auto dyg = std::make_unique_for_overwrite<T[]>(size_t(d.O * nb_max * P));
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch) {
-      T* p = part.get() + ch * stride;
-      weight_grad_chunk(x, dy, dw ? p : nullptr, db ? p + d.O * K : nullptr, ch * d.N / chunks,
-                        (ch + 1) * d.N / chunks, col.get(), d);
+      MatMap<T> acc(part.get() + ch * d.O * K, d.O, K);
+      for (int64_t g = ch * groups / chunks; g < (ch + 1) * groups / chunks; ++g) {
+        const int64_t n0 = g * nb_max, nb = std::min(nb_max, d.N - n0), L = nb * P;
+        for (int64_t k = 0; k < nb; ++k) {
+          im2col(x + (n0 + k) * d.C * d.H * d.W, col.get() + k * P, L, d);
+          gather_image(dy + (n0 + k) * d.O * P, dyg.get() + k * P, L, d.O, P);
+        }
+        auto prod = ConstMatMap<T>(dyg.get(), d.O, L) * ConstMatMap<T>(col.get(), K, L).transpose();
+        if (g == ch * groups / chunks)
+          acc.noalias() = prod;
+        else
+          acc.noalias() += prod;
+      }
     }
   }
   // Each element adds its chunks in chunk order, so splitting the elements over threads is safe.
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < stride; ++i) {
-    T* out = i < d.O * K ? (dw ? dw + i : nullptr) : (db ? db + (i - d.O * K) : nullptr);
-    if (!out) continue;
+  for (int64_t i = 0; i < d.O * K; ++i) {
     T s = part[size_t(i)];
-    for (int64_t ch = 1; ch < chunks; ++ch) s += part[size_t(ch * stride + i)];
-    *out = s;
+    for (int64_t ch = 1; ch < chunks; ++ch) s += part[size_t(ch * d.O * K + i)];
+    dw[i] = s;
   }
 }
 
@@ -151,21 +165,21 @@ template <class T> void conv2d_forward_cpu(const T* x, const T* w, const T* b, T
   if constexpr (std::is_same_v<T, float>) {
     if (winograd_eligible(d)) return winograd_conv3x3_forward(x, w, b, y, d);
   }
-  const int64_t K = d.C * d.kh * d.kw, P = d.Ho() * d.Wo();
+  const int64_t K = d.C * d.kh * d.kw, P = d.Ho() * d.Wo(), nb_max = images_per_gemm(d, true);
+  const int64_t groups = (d.N + nb_max - 1) / nb_max;
   ConstMatMap<T> wm(w, d.O, K);
 #pragma omp parallel
   {
-    std::unique_ptr<T[]> col = col_buffer<T>(d);
+    auto col = std::make_unique_for_overwrite<T[]>(size_t(K * nb_max * P));
+    auto yg = std::make_unique_for_overwrite<T[]>(size_t(d.O * nb_max * P));
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < d.N; ++n) {
-      const T* cn = x + n * d.C * d.H * d.W;
-      if (!is_pointwise(d)) {
-        im2col(cn, col.get(), d);
-        cn = col.get();
-      }
-      MatMap<T> yn(y + n * d.O * P, d.O, P);
-      yn.noalias() = wm * ConstMatMap<T>(cn, K, P);
-      if (b) yn.colwise() += ConstVecMap<T>(b, d.O);
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t n0 = g * nb_max, nb = std::min(nb_max, d.N - n0), L = nb * P;
+      for (int64_t k = 0; k < nb; ++k) im2col(x + (n0 + k) * d.C * d.H * d.W, col.get() + k * P, L, d);
+      MatMap<T> ym(yg.get(), d.O, L);
+      ym.noalias() = wm * ConstMatMap<T>(col.get(), K, L);
+      if (b) ym.colwise() += ConstVecMap<T>(b, d.O);
+      for (int64_t k = 0; k < nb; ++k) scatter_image(yg.get() + k * P, y + (n0 + k) * d.O * P, L, d.O, P);
     }
   }
 }
@@ -181,20 +195,19 @@ void conv2d_backward_cpu(const T* x, const T* w, const T* dy, T* dx, T* dw, T* d
     }
   }
   if (dx && !dx_done) {
+    const int64_t nb_max = images_per_gemm(d, true), groups = (d.N + nb_max - 1) / nb_max;
     ConstMatMap<T> wm(w, d.O, K);
 #pragma omp parallel
     {
-      std::unique_ptr<T[]> dcol = col_buffer<T>(d);
+      auto dcol = std::make_unique_for_overwrite<T[]>(size_t(K * nb_max * P));
+      auto dyg = std::make_unique_for_overwrite<T[]>(size_t(d.O * nb_max * P));
 #pragma omp for schedule(static)
-      for (int64_t n = 0; n < d.N; ++n) {
-        ConstMatMap<T> dyn(dy + n * d.O * P, d.O, P);
-        T* dxn = dx + n * d.C * d.H * d.W;
-        if (is_pointwise(d)) {
-          MatMap<T>(dxn, K, P).noalias() = wm.transpose() * dyn;
-        } else {
-          MatMap<T>(dcol.get(), K, P).noalias() = wm.transpose() * dyn;
-          col2im(dcol.get(), dxn, d);
-        }
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t n0 = g * nb_max, nb = std::min(nb_max, d.N - n0), L = nb * P;
+        for (int64_t k = 0; k < nb; ++k)
+          gather_image(dy + (n0 + k) * d.O * P, dyg.get() + k * P, L, d.O, P);
+        MatMap<T>(dcol.get(), K, L).noalias() = wm.transpose() * ConstMatMap<T>(dyg.get(), d.O, L);
+        for (int64_t k = 0; k < nb; ++k) col2im(dcol.get() + k * P, L, dx + (n0 + k) * d.C * d.H * d.W, d);
       }
     }
   }

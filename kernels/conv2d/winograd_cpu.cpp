@@ -26,9 +26,12 @@ namespace {
 
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// Images per GEMM batch. Measured on the AllCNN step (2 cores): 1, 2, 4 and 8 images give 319, 318,
-// 327 and 330 ms: V and M (16 * C * T floats each) should stay in the core's L2.
-constexpr int64_t kImagesPerBatch = 2;
+// Images per GEMM batch: at least 2 (measured on the AllCNN step, 1, 2, 4 and 8 images of 32x32 gave
+// 319, 318, 327 and 330 ms: V and M should stay in the core's L2), and on small maps enough images
+// for kMinTiles tiles, or the 16 GEMMs become thin and re-read all of U per batch; but at most half
+// the batch, so both cores of a small machine get work. Never depends on the thread count.
+constexpr int64_t kMinImages = 2;
+constexpr int64_t kMinTiles = 256;
 
 // Fixed number of partial filter-gradient buffers (16 * O * C floats each), independent of the
 // thread count so the summation order never changes.
@@ -40,12 +43,17 @@ struct Tiles {
   int64_t per_image() const { return th * tw; }
 };
 
+int64_t images_per_batch(const Tiles& tl, int64_t N) {
+  int64_t nb = std::max(kMinImages, (kMinTiles + tl.per_image() - 1) / tl.per_image());
+  return std::max<int64_t>(1, std::min({nb, (N + 1) / 2, N}));
+}
+
 // Per-thread buffers of one batch of images: V (16, C, T), M (16, O, T) (the products in the forward,
 // the lifted output gradients in the filter gradient), a zero-bordered image plane and row scratch.
 struct Scratch {
   std::unique_ptr<float[]> V, M, pad, rows;
-  Scratch(const Conv2dDims& d, const Tiles& tl) {
-    const int64_t T = kImagesPerBatch * tl.per_image(), Wp = 2 * tl.tw + 2;
+  Scratch(const Conv2dDims& d, const Tiles& tl, int64_t nb) {
+    const int64_t T = nb * tl.per_image(), Wp = 2 * tl.tw + 2;
     V = std::make_unique_for_overwrite<float[]>(size_t(16 * d.C * T));
     M = std::make_unique_for_overwrite<float[]>(size_t(16 * d.O * T));
     pad = std::make_unique_for_overwrite<float[]>(size_t((2 * tl.th + 2) * Wp));
@@ -231,20 +239,20 @@ void inverse_transform_filter_grads(const float* dU, float* dw, int64_t O, int64
 
 bool winograd_eligible(const Conv2dDims& d) {
   // Few input channels make the 16 GEMMs too thin to beat one im2col GEMM (the RGB stem).
-  return d.kh == 3 && d.kw == 3 && d.stride == 1 && d.pad <= 2 && d.C >= 16 && d.O >= 16;
+  return d.kh == 3 && d.kw == 3 && d.stride == 1 && d.pad <= 2 && d.C >= 16 && d.O >= 16 && d.Ho() * d.Wo() >= 64;
 }
 
 void winograd_conv3x3_forward(const float* x, const float* w, const float* b, float* y, const Conv2dDims& d) {
   const Tiles tl(d);
   auto U = std::make_unique_for_overwrite<float[]>(size_t(16 * d.O * d.C));
   transform_filters(w, U.get(), d.O, d.C);
-  const int64_t batches = (d.N + kImagesPerBatch - 1) / kImagesPerBatch;
+  const int64_t per = images_per_batch(tl, d.N), batches = (d.N + per - 1) / per;
 #pragma omp parallel
   {
-    Scratch sc(d, tl);
+    Scratch sc(d, tl, per);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t bi = 0; bi < batches; ++bi) {
-      const int64_t n0 = bi * kImagesPerBatch, nb = std::min(kImagesPerBatch, d.N - n0), T = nb * tl.per_image();
+      const int64_t n0 = bi * per, nb = std::min(per, d.N - n0), T = nb * tl.per_image();
       transform_inputs(x, sc.V.get(), n0, nb, d, tl, sc.pad.get(), sc.rows.get());
       for (int k = 0; k < 16; ++k) {
         Eigen::Map<const RowMat> Uk(U.get() + k * d.O * d.C, d.O, d.C);
@@ -271,16 +279,16 @@ void winograd_conv3x3_backward_filter(const float* x, const float* dy, float* dw
   // weight gradient, batches are summed into a fixed number of chunk buffers added in chunk order:
   // bitwise the same result for any thread count, and no atomics.
   const Tiles tl(d);
-  const int64_t batches = (d.N + kImagesPerBatch - 1) / kImagesPerBatch;
+  const int64_t per = images_per_batch(tl, d.N), batches = (d.N + per - 1) / per;
   const int64_t chunks = std::min<int64_t>(batches, kFilterGradChunks), usize = 16 * d.O * d.C;
   auto part = std::make_unique<float[]>(size_t(chunks * usize));  // zeroed: chunks accumulate
 #pragma omp parallel
   {
-    Scratch sc(d, tl);
+    Scratch sc(d, tl, per);
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch)
       for (int64_t bi = ch * batches / chunks; bi < (ch + 1) * batches / chunks; ++bi) {
-        const int64_t n0 = bi * kImagesPerBatch, nb = std::min(kImagesPerBatch, d.N - n0), T = nb * tl.per_image();
+        const int64_t n0 = bi * per, nb = std::min(per, d.N - n0), T = nb * tl.per_image();
         transform_inputs(x, sc.V.get(), n0, nb, d, tl, sc.pad.get(), sc.rows.get());
         transform_output_grads(dy, sc.M.get(), n0, nb, d, tl, sc.rows.get());
         for (int k = 0; k < 16; ++k) {
