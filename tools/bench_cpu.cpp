@@ -4,6 +4,7 @@
 //   step: one training step (forward, backward, Adam) of a conv net with AllCNN's convolutions
 //         (PAPER.md §2.1: 3→96→96→192(s2)→192→192→192(s2)→192→192(1x1), each conv → batchnorm → ReLU,
 //         then AvgPool(8) → Linear(192→1)), batch 32, 32×32 inputs, L1 loss.
+//   resnet: one training step of ResNet-18 with the small-image stem (models/), batch 16, 32x32, L1.
 //   adam: one Adam step over an 11.2 M-parameter arena (ResNet-18's size). Adam reads p, g, m, v and
 //         writes p, m, v: 28 bytes per f32 parameter; GB/s is compared with a loop of the same memory
 //         traffic and no arithmetic, measured in the same run (stream_bandwidth_gbs).
@@ -18,6 +19,7 @@
 #include "engine/arena.h"
 #include "engine/nn.h"
 #include "engine/optim.h"
+#include "models/model.h"
 
 using namespace dru;
 
@@ -97,6 +99,27 @@ double bench_step(int reps) {
   });
 }
 
+// One training step of ResNet-18 with the small-image stem (models/resnet.h), batch 16, 32x32.
+double bench_resnet_step(int reps) {
+  ModelConfig cfg;
+  cfg.name = "resnet18";
+  cfg.small_stem = true;
+  auto model = make_model(cfg);
+  ParamArena arena;
+  arena.finalize(model->parameters());
+  Adam adam(arena, AdamConfig{0.001});
+  Generator g(0);
+  ModelInput in = model->example_input(16, g);
+  Tensor y = Tensor::empty(Shape{16, 1});
+  g.fill_uniform(y, 0, 100);
+  return median_ms(2, reps, [&] {
+    adam.zero_grad();
+    Tensor loss = l1_loss(model->forward(in, Mode::train).pred, y);
+    loss.backward();
+    adam.step();
+  });
+}
+
 double bench_adam(int64_t n, int reps) {
   ParamArena big;
   big.finalize({{"p", Tensor::zeros(Shape{n})}});
@@ -109,7 +132,7 @@ double bench_adam(int64_t n, int reps) {
 
 int main(int argc, char** argv) {
   int reps = argc > 1 ? std::atoi(argv[1]) : 10;
-  std::string only = argc > 2 ? argv[2] : "";  // "step" or "adam" runs one benchmark (for profiling)
+  std::string only = argc > 2 ? argv[2] : "";  // "step", "resnet" or "adam" runs one benchmark (for profiling)
   int threads = omp_get_max_threads();
   std::printf("dru CPU bench: %d OpenMP threads, median of %d repetitions\n", threads, reps);
 
@@ -117,6 +140,12 @@ int main(int argc, char** argv) {
     double ms = bench_step(reps);
     std::printf("%-34s %10.2f\n", "allcnn step (batch 32, 32x32)", ms);
     std::printf("{\"bench\": \"allcnn_step_cpu\", \"engine\": \"dru\", \"threads\": %d, \"ms\": %.3f}\n", threads, ms);
+  }
+  if (only.empty() || only == "resnet") {
+    double ms = bench_resnet_step(reps);
+    std::printf("%-34s %10.2f\n", "resnet18 small-stem step (b16)", ms);
+    std::printf("{\"bench\": \"resnet18_small_step_cpu\", \"engine\": \"dru\", \"threads\": %d, \"ms\": %.3f}\n", threads,
+                ms);
   }
   if (only.empty() || only == "adam") {
     const int64_t n = 11'200'000;

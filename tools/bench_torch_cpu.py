@@ -51,6 +51,23 @@ def main():
 
     step_ms = median_ms(step, 2, reps)
 
+    # ResNet-18 with the small-image stem: the twin in tools/reference, the same model dru builds.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference"))
+    import vision_models
+    torch.manual_seed(0)
+    resnet = vision_models.ResNet18(True)
+    ropt = torch.optim.Adam(resnet.parameters(), lr=1e-3)
+    rx = torch.rand(16, 3, 32, 32) * 2 - 1
+    ry = torch.rand(16, 1) * 100
+
+    def resnet_step():
+        ropt.zero_grad()
+        out = resnet(rx)
+        F.l1_loss(out[0] if isinstance(out, tuple) else out, ry).backward()
+        ropt.step()
+
+    resnet_ms = median_ms(resnet_step, 2, reps)
+
     n = 11_200_000
     p = torch.zeros(n, requires_grad=True)
     p.grad = torch.full((n,), 0.01)
@@ -67,10 +84,13 @@ def main():
     print(f"PyTorch {torch.__version__} CPU bench: {threads} threads, median of {reps} repetitions")
     print(f"{'benchmark':34} {'ms':>10} {'GB/s':>10}")
     print(f"{'allcnn step (batch 32, 32x32)':34} {step_ms:10.2f} {'-':>10}")
+    print(f"{'resnet18 small-stem step (b16)':34} {resnet_ms:10.2f} {'-':>10}")
     for r in rows:
         print(f"{r['bench']:34} {r['ms']:10.3f} {r['gbs']:10.2f}")
     print(json.dumps({"bench": "allcnn_step_cpu", "engine": "pytorch " + torch.__version__, "threads": threads,
                       "ms": round(step_ms, 3)}))
+    print(json.dumps({"bench": "resnet18_small_step_cpu", "engine": "pytorch " + torch.__version__,
+                      "threads": threads, "ms": round(resnet_ms, 3)}))
     for r in rows:
         print(json.dumps(r))
 

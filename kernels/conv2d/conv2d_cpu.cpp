@@ -4,6 +4,7 @@
 // w is (O, K), a group's col is (K, nb * P) and its outputs (O, nb * P), with K = C*kh*kw and
 // P = Ho*Wo: the nb images of a group sit side by side as column blocks, so one GEMM serves them all.
 // Instantiated for float (training) and double (gradient checks).
+#include "kernels/common/scratch.h"
 #include "kernels/conv2d/conv2d.h"
 
 #include <Eigen/Core>
@@ -128,11 +129,11 @@ template <class T> void weight_grad(const T* x, const T* dy, T* dw, T* db, const
   }
   if (!dw) return;
   const int64_t groups = (d.N + nb_max - 1) / nb_max, chunks = std::min(groups, kWeightChunks);
-  auto part = std::make_unique_for_overwrite<T[]>(size_t(chunks * d.O * K));
+  auto part = aligned_scratch<T>(size_t(chunks * d.O * K));
 #pragma omp parallel
   {
-    auto col = std::make_unique_for_overwrite<T[]>(size_t(K * nb_max * P));
-    auto dyg = std::make_unique_for_overwrite<T[]>(size_t(d.O * nb_max * P));
+    auto col = aligned_scratch<T>(size_t(K * nb_max * P));
+    auto dyg = aligned_scratch<T>(size_t(d.O * nb_max * P));
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch) {
       MatMap<T> acc(part.get() + ch * d.O * K, d.O, K);
@@ -170,8 +171,8 @@ template <class T> void conv2d_forward_cpu(const T* x, const T* w, const T* b, T
   ConstMatMap<T> wm(w, d.O, K);
 #pragma omp parallel
   {
-    auto col = std::make_unique_for_overwrite<T[]>(size_t(K * nb_max * P));
-    auto yg = std::make_unique_for_overwrite<T[]>(size_t(d.O * nb_max * P));
+    auto col = aligned_scratch<T>(size_t(K * nb_max * P));
+    auto yg = aligned_scratch<T>(size_t(d.O * nb_max * P));
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t n0 = g * nb_max, nb = std::min(nb_max, d.N - n0), L = nb * P;
@@ -199,8 +200,8 @@ void conv2d_backward_cpu(const T* x, const T* w, const T* dy, T* dx, T* dw, T* d
     ConstMatMap<T> wm(w, d.O, K);
 #pragma omp parallel
     {
-      auto dcol = std::make_unique_for_overwrite<T[]>(size_t(K * nb_max * P));
-      auto dyg = std::make_unique_for_overwrite<T[]>(size_t(d.O * nb_max * P));
+      auto dcol = aligned_scratch<T>(size_t(K * nb_max * P));
+      auto dyg = aligned_scratch<T>(size_t(d.O * nb_max * P));
 #pragma omp for schedule(static)
       for (int64_t g = 0; g < groups; ++g) {
         const int64_t n0 = g * nb_max, nb = std::min(nb_max, d.N - n0), L = nb * P;

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "kernels/common/scratch.h"
 #include "kernels/conv2d/conv2d.h"
 
 namespace dru::conv {
@@ -51,13 +52,13 @@ int64_t images_per_batch(const Tiles& tl, int64_t N) {
 // Per-thread buffers of one batch of images: V (16, C, T), M (16, O, T) (the products in the forward,
 // the lifted output gradients in the filter gradient), a zero-bordered image plane and row scratch.
 struct Scratch {
-  std::unique_ptr<float[]> V, M, pad, rows;
+  Scratch64<float> V, M, pad, rows;
   Scratch(const Conv2dDims& d, const Tiles& tl, int64_t nb) {
     const int64_t T = nb * tl.per_image(), Wp = 2 * tl.tw + 2;
-    V = std::make_unique_for_overwrite<float[]>(size_t(16 * d.C * T));
-    M = std::make_unique_for_overwrite<float[]>(size_t(16 * d.O * T));
-    pad = std::make_unique_for_overwrite<float[]>(size_t((2 * tl.th + 2) * Wp));
-    rows = std::make_unique_for_overwrite<float[]>(size_t(8 * Wp));
+    V = aligned_scratch<float>(size_t(16 * d.C * T));
+    M = aligned_scratch<float>(size_t(16 * d.O * T));
+    pad = aligned_scratch<float>(size_t((2 * tl.th + 2) * Wp));
+    rows = aligned_scratch<float>(size_t(8 * Wp));
   }
 };
 
@@ -244,7 +245,7 @@ bool winograd_eligible(const Conv2dDims& d) {
 
 void winograd_conv3x3_forward(const float* x, const float* w, const float* b, float* y, const Conv2dDims& d) {
   const Tiles tl(d);
-  auto U = std::make_unique_for_overwrite<float[]>(size_t(16 * d.O * d.C));
+  auto U = aligned_scratch<float>(size_t(16 * d.O * d.C));
   transform_filters(w, U.get(), d.O, d.C);
   const int64_t per = images_per_batch(tl, d.N), batches = (d.N + per - 1) / per;
 #pragma omp parallel
@@ -266,7 +267,7 @@ void winograd_conv3x3_forward(const float* x, const float* w, const float* b, fl
 
 void winograd_conv3x3_backward_data(const float* w, const float* dy, float* dx, const Conv2dDims& d) {
   // wt (C, O, 3, 3): wt[c, o, a, e] = w[o, c, 2 - a, 2 - e].
-  auto wt = std::make_unique_for_overwrite<float[]>(size_t(d.O * d.C * 9));
+  auto wt = aligned_scratch<float>(size_t(d.O * d.C * 9));
   for (int64_t o = 0; o < d.O; ++o)
     for (int64_t c = 0; c < d.C; ++c)
       for (int a = 0; a < 9; ++a) wt[size_t((c * d.O + o) * 9 + a)] = w[(o * d.C + c) * 9 + (8 - a)];
@@ -281,7 +282,8 @@ void winograd_conv3x3_backward_filter(const float* x, const float* dy, float* dw
   const Tiles tl(d);
   const int64_t per = images_per_batch(tl, d.N), batches = (d.N + per - 1) / per;
   const int64_t chunks = std::min<int64_t>(batches, kFilterGradChunks), usize = 16 * d.O * d.C;
-  auto part = std::make_unique<float[]>(size_t(chunks * usize));  // zeroed: chunks accumulate
+  auto part = aligned_scratch<float>(size_t(chunks * usize));  // chunks accumulate: zero it
+  std::fill(part.get(), part.get() + chunks * usize, 0.0f);
 #pragma omp parallel
   {
     Scratch sc(d, tl, per);
