@@ -1,0 +1,190 @@
+// forget.cpp — see forget.h.
+#include "data/forget.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+
+#include "kernels/rng/philox.h"
+
+namespace dru {
+
+namespace {
+
+double parse_number(const std::string& s, const std::string& rule) {
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s.c_str(), &end);
+  DRU_CHECK(!s.empty() && end == s.c_str() + s.size() && errno == 0 && std::isfinite(v),
+            "forget rule '{}': '{}' is not a number", rule, s);
+  return v;
+}
+
+std::vector<std::string> split_list(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(sep, start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+ForgetRule parse_range(ForgetRule r, const std::string& body) {
+  size_t dots = body.find("..");
+  r.kind = ForgetRule::Kind::range;
+  r.a = parse_number(body.substr(0, dots), r.text);
+  r.b = parse_number(body.substr(dots + 2), r.text);
+  DRU_CHECK(r.a <= r.b, "forget rule '{}': the range is empty ({} > {})", r.text, r.a, r.b);
+  return r;
+}
+
+ForgetRule parse_ids(ForgetRule r, const std::string& path) {
+  r.kind = ForgetRule::Kind::ids;
+  std::ifstream in(path);
+  DRU_CHECK(in.good(), "forget rule '{}': cannot open {} (a file of sample ids, one per line)", r.text, path);
+  std::string line;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (!line.empty()) r.names.push_back(line);
+  }
+  DRU_CHECK(!r.names.empty(), "forget rule '{}': {} lists no sample ids", r.text, path);
+  return r;
+}
+
+ForgetRule parse_random(ForgetRule r, const std::string& body) {
+  r.kind = ForgetRule::Kind::random;
+  size_t colon = body.find(':');
+  r.a = parse_number(body.substr(0, colon), r.text);
+  DRU_CHECK(r.a > 0 && r.a < 1, "forget rule '{}': the fraction must be between 0 and 1", r.text);
+  if (colon != std::string::npos) {
+    double seed = parse_number(body.substr(colon + 1), r.text);
+    DRU_CHECK(seed >= 0 && seed == std::floor(seed), "forget rule '{}': the seed must be a whole number", r.text);
+    r.seed = uint64_t(seed);
+  }
+  return r;
+}
+
+}  // namespace
+
+ForgetRule parse_forget_rule(const std::string& text_in, const std::string& label_name) {
+  ForgetRule r;
+  r.text = trim(text_in);
+  const std::string& t = r.text;
+  DRU_CHECK(!t.empty(), "forget rule is empty; examples: {}<=30, {}=30..70, random=0.1, ids=FILE", label_name,
+            label_name);
+  if (t.rfind("ids=", 0) == 0) return parse_ids(r, t.substr(4));
+  if (t.rfind("random=", 0) == 0) return parse_random(r, t.substr(7));
+  for (const char* g : {"customer=", "group="})
+    if (t.rfind(g, 0) == 0) {
+      r.kind = ForgetRule::Kind::group;
+      r.names = split_list(t.substr(std::string(g).size()), ',');
+      DRU_CHECK(!r.names.empty(), "forget rule '{}': no group names after '='", t);
+      return r;
+    }
+  if (t.find("..") != std::string::npos) {
+    std::string body = t;
+    if (t.rfind(label_name + "=", 0) == 0) body = t.substr(label_name.size() + 1);
+    DRU_CHECK(body.find('=') == std::string::npos,
+              "forget rule '{}': a range is written {}=A..B or A..B for this data set", t, label_name);
+    return parse_range(r, body);
+  }
+  for (const char* op : {"<=", ">=", "<", ">"}) {
+    size_t at = t.find(op);
+    if (at == std::string::npos) continue;
+    std::string word = t.substr(0, at);
+    DRU_CHECK(word == label_name, "forget rule '{}': this data set's label is '{}', not '{}'", t, label_name, word);
+    r.kind = ForgetRule::Kind::threshold;
+    r.op = op;
+    r.a = parse_number(t.substr(at + std::string(op).size()), t);
+    return r;
+  }
+  DRU_FAIL("forget rule '{}' is not understood; examples: {}<=30, {}<2, {}=30..70, customer=MT_003, random=0.1:7, "
+           "ids=FILE",
+           t, label_name, label_name, label_name);
+}
+
+std::vector<bool> forget_mask(const ForgetRule& r, const Samples& s, uint64_t salt) {
+  const int64_t n = s.size();
+  std::vector<bool> m(size_t(n), false);
+  using K = ForgetRule::Kind;
+  if (r.kind == K::group) {
+    DRU_CHECK(int64_t(s.group.size()) == n, "forget rule '{}': this data set has no groups (customers)", r.text);
+    std::set<std::string> names(r.names.begin(), r.names.end());
+    for (int64_t i = 0; i < n; ++i) m[size_t(i)] = names.count(s.group[size_t(i)]) > 0;
+    return m;
+  }
+  if (r.kind == K::ids) {
+    DRU_CHECK(int64_t(s.key.size()) == n, "forget rule '{}': this data set has no sample ids", r.text);
+    std::set<std::string> names(r.names.begin(), r.names.end());
+    for (int64_t i = 0; i < n; ++i) m[size_t(i)] = names.count(s.key[size_t(i)]) > 0;
+    return m;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = s.label[size_t(i)];
+    bool f = false;
+    switch (r.kind) {
+      case K::threshold:
+        f = r.op == "<=" ? v <= r.a : r.op == "<" ? v < r.a : r.op == ">=" ? v >= r.a : v > r.a;
+        break;
+      case K::range: f = v >= r.a && v <= r.b; break;
+      case K::random:
+        // Sample i of a split is forgotten when its Philox draw falls below the fraction: the choice
+        // depends only on (seed, split, index), never on the order samples are visited in.
+        f = double(uniform01_f32(philox4x32(uint64_t(i), salt, r.seed).v[0])) < r.a;
+        break;
+      default: break;
+    }
+    m[size_t(i)] = f;
+  }
+  return m;
+}
+
+uint64_t split_salt(const std::string& split) { return split == "train" ? 0 : split == "val" ? 1 : 2; }
+
+ForgetSplit split_forget(const Samples& s, const ForgetRule& rule, uint64_t salt) {
+  std::vector<bool> m = forget_mask(rule, s, salt);
+  std::vector<int64_t> f, r;
+  for (int64_t i = 0; i < s.size(); ++i) (m[size_t(i)] ? f : r).push_back(i);
+  return {s.select(f), s.select(r)};
+}
+
+std::vector<ForgetCounts> count_forget(DataSet& ds, const ForgetRule& rule) {
+  std::vector<ForgetCounts> out;
+  for (const char* name : {"train", "val", "test"}) {
+    Samples& s = ds.split(name);
+    std::vector<bool> m = forget_mask(rule, s, split_salt(name));
+    ForgetCounts c{name, s.size(), 0, 0};
+    for (bool b : m) c.forget += b ? 1 : 0;
+    c.retain = c.total - c.forget;
+    out.push_back(c);
+  }
+  if (rule.kind == ForgetRule::Kind::ids) {  // a mistyped id must not vanish silently
+    std::set<std::string> keys;
+    for (const char* name : {"train", "val", "test"})
+      for (auto& k : ds.split(name).key) keys.insert(k);
+    int64_t missing = 0;
+    std::string first;
+    for (auto& id : rule.names)
+      if (!keys.count(id)) {
+        if (missing++ == 0) first = id;
+      }
+    DRU_CHECK(missing == 0, "forget rule '{}': {} of the {} listed ids are not in the data set (first: '{}')",
+              rule.text, missing, rule.names.size(), first);
+  }
+  DRU_CHECK(out[0].forget > 0, "forget rule '{}' selects no training sample: there is nothing to forget", rule.text);
+  DRU_CHECK(out[0].retain > 0, "forget rule '{}' selects all {} training samples: nothing would be left to learn from",
+            rule.text, out[0].total);
+  return out;
+}
+
+}  // namespace dru

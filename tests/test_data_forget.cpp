@@ -1,0 +1,153 @@
+// test_data_forget.cpp — forget rules (parsing, selection, counts, errors) and batching (seeded
+// orders, gathering) on small hand-made splits.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <set>
+
+#include "data/batching.h"
+#include "data/forget.h"
+#include "tests/temp_dir.h"
+
+using namespace dru;
+
+namespace {
+
+// n samples with labels 0..n-1, groups g0/g1 alternating, keys k0..k(n-1), x = label as f32 (n, 2).
+Samples make_samples(int64_t n) {
+  Samples s;
+  std::vector<double> xv;
+  for (int64_t i = 0; i < n; ++i) {
+    s.label.push_back(double(i));
+    s.group.push_back(i % 2 ? "g1" : "g0");
+    s.key.push_back("k" + std::to_string(i));
+    xv.push_back(double(i));
+    xv.push_back(double(-i));
+  }
+  s.x = Tensor::from(xv, Shape{n, 2});
+  s.y = Tensor::from(s.label, Shape{n, 1});
+  return s;
+}
+
+DataSet make_dataset() {
+  DataSet ds;
+  ds.name = "toy";
+  ds.label_name = "age";
+  ds.train = make_samples(100);
+  ds.val = make_samples(20);
+  ds.test = make_samples(30);
+  return ds;
+}
+
+int64_t count(const std::vector<bool>& m) {
+  int64_t c = 0;
+  for (bool b : m) c += b;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("forget: thresholds and ranges select by label") {
+  Samples s = make_samples(100);
+  CHECK(count(forget_mask(parse_forget_rule("age<=30", "age"), s)) == 31);
+  CHECK(count(forget_mask(parse_forget_rule("age<30", "age"), s)) == 30);
+  CHECK(count(forget_mask(parse_forget_rule("age>=70", "age"), s)) == 30);
+  CHECK(count(forget_mask(parse_forget_rule("age>70", "age"), s)) == 29);
+  CHECK(count(forget_mask(parse_forget_rule("30..70", "age"), s)) == 41);  // inclusive
+  CHECK(count(forget_mask(parse_forget_rule("age=30..70", "age"), s)) == 41);
+  CHECK(count(forget_mask(parse_forget_rule(" age<=2.5 ", "age"), s)) == 3);
+}
+
+TEST_CASE("forget: split keeps order and every field") {
+  Samples s = make_samples(10);
+  ForgetSplit fs = split_forget(s, parse_forget_rule("age<=2", "age"));
+  CHECK(fs.forget.size() == 3);
+  CHECK(fs.retain.size() == 7);
+  CHECK(fs.forget.key == std::vector<std::string>{"k0", "k1", "k2"});
+  CHECK(fs.retain.x.shape() == Shape{7, 2});
+  CHECK(fs.retain.x.to_vector()[0] == 3.0);
+  CHECK(fs.retain.y.to_vector().back() == 9.0);
+  CHECK(fs.retain.group[0] == "g1");
+}
+
+TEST_CASE("forget: groups / random fractions / id files") {
+  Samples s = make_samples(100);
+  CHECK(count(forget_mask(parse_forget_rule("customer=g1", "load"), s)) == 50);
+  CHECK(count(forget_mask(parse_forget_rule("group=g0,g1", "load"), s)) == 100);
+  ForgetRule r = parse_forget_rule("random=0.25:7", "age");
+  std::vector<bool> a = forget_mask(r, s, 0), b = forget_mask(r, s, 0), c = forget_mask(r, s, 1);
+  CHECK(a == b);  // seeded
+  CHECK(a != c);  // splits draw differently
+  CHECK(count(a) > 10);
+  CHECK(count(a) < 40);
+  CHECK(forget_mask(parse_forget_rule("random=0.25:8", "age"), s, 0) != a);
+  test::TempDir dir("forget_ids");
+  std::ofstream(dir.file("ids.txt")) << "k3\n\nk5\n  k7  \n";
+  CHECK(count(forget_mask(parse_forget_rule("ids=" + dir.file("ids.txt"), "age"), s)) == 3);
+}
+
+TEST_CASE("forget: counts per split and empty sets are errors") {
+  DataSet ds = make_dataset();
+  auto c = count_forget(ds, parse_forget_rule("age<=30", "age"));
+  REQUIRE(c.size() == 3);
+  CHECK(c[0].split == "train");
+  CHECK(c[0].forget == 31);
+  CHECK(c[0].retain == 69);
+  CHECK(c[1].forget == 20);  // val labels 0..19 are all <= 30
+  CHECK(c[2].forget == 30);
+  CHECK_THROWS_WITH_AS(count_forget(ds, parse_forget_rule("age>1000", "age")),
+                       doctest::Contains("selects no training sample"), Error);
+  CHECK_THROWS_WITH_AS(count_forget(ds, parse_forget_rule("age>=0", "age")),
+                       doctest::Contains("selects all 100 training samples"), Error);
+  test::TempDir dir("forget_missing");
+  std::ofstream(dir.file("ids.txt")) << "k3\nnope\n";
+  CHECK_THROWS_WITH_AS(count_forget(ds, parse_forget_rule("ids=" + dir.file("ids.txt"), "age")),
+                       doctest::Contains("1 of the 2 listed ids are not in the data set (first: 'nope')"), Error);
+}
+
+TEST_CASE("forget: malformed rules give one clear error") {
+  CHECK_THROWS_WITH_AS(parse_forget_rule("", "age"), doctest::Contains("forget rule is empty"), Error);
+  CHECK_THROWS_WITH_AS(parse_forget_rule("score<2", "age"), doctest::Contains("this data set's label is 'age'"), Error);
+  CHECK_THROWS_WITH_AS(parse_forget_rule("age<=x", "age"), doctest::Contains("'x' is not a number"), Error);
+  CHECK_THROWS_WITH_AS(parse_forget_rule("70..30", "age"), doctest::Contains("the range is empty"), Error);
+  CHECK_THROWS_WITH_AS(parse_forget_rule("random=1.5", "age"), doctest::Contains("between 0 and 1"), Error);
+  CHECK_THROWS_WITH_AS(parse_forget_rule("ids=/nonexistent/ids.txt", "age"), doctest::Contains("cannot open"), Error);
+  CHECK_THROWS_WITH_AS(parse_forget_rule("older", "age"), doctest::Contains("is not understood"), Error);
+  Samples no_groups = make_samples(3);
+  no_groups.group.clear();
+  CHECK_THROWS_WITH_AS(forget_mask(parse_forget_rule("customer=MT_001", "age"), no_groups),
+                       doctest::Contains("has no groups"), Error);
+}
+
+TEST_CASE("batching: seeded orders cover every sample once per epoch") {
+  BatchOrder a(10, 4, true, 3), b(10, 4, true, 3);
+  CHECK(a.batches() == 3);
+  for (int epoch : {1, 2}) {
+    a.begin_epoch(epoch);
+    b.begin_epoch(epoch);
+    std::multiset<int64_t> seen;
+    for (int64_t i = 0; i < a.batches(); ++i) {
+      CHECK(a.indices(i).to_vector() == b.indices(i).to_vector());  // same seed, same batches
+      for (double v : a.indices(i).to_vector()) seen.insert(int64_t(v));
+    }
+    CHECK(seen.size() == 10);
+    CHECK(std::set<int64_t>(seen.begin(), seen.end()).size() == 10);
+  }
+  CHECK(a.indices(2).numel() == 2);  // the last batch keeps the remainder
+  a.begin_epoch(1);
+  std::vector<double> e1 = a.indices(0).to_vector();
+  a.begin_epoch(2);
+  CHECK(a.indices(0).to_vector() != e1);  // a new order each epoch
+  BatchOrder fixed(5, 2, false, 0);
+  fixed.begin_epoch(7);
+  CHECK(fixed.indices(1).to_vector() == std::vector<double>{2, 3});
+  CHECK_THROWS_AS(BatchOrder(0, 4, true, 0), Error);
+}
+
+TEST_CASE("batching: gather_batch takes the rows of every tensor field") {
+  Samples s = make_samples(6);
+  Batch b = gather_batch(s, Tensor::from(std::vector<int64_t>{4, 1}, Shape{2}));
+  CHECK(b.x.to_vector() == std::vector<double>{4, -4, 1, -1});
+  CHECK(b.y.to_vector() == std::vector<double>{4, 1});
+  CHECK(!b.x2.defined());
+}
