@@ -8,6 +8,8 @@ out="$build/bench.json"
 : > "$out"
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 "$build/bench_cpu" | tee /dev/stderr | grep '^{' >> "$out"
+# Face images: decode + cache the UTKFace subset from ../shared/data (prints a skip line without it).
+"$build/bench_images" | tee /dev/stderr | grep '^{' >> "$out" || true
 for b in "$build"/*_bench; do
   [ -x "$b" ] || continue
   "$b" | tee /dev/stderr | grep '^{' >> "$out" || true

@@ -39,17 +39,19 @@ Split make_split(const Table& t, const std::vector<int64_t>& rows, const std::ve
 
 }  // namespace
 
-std::string default_demo_data() {
+std::string shipped_path(const std::string& relative) {
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) {
     for (auto dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
-      auto p = dir / "data" / "diabetes" / "diabetes.txt";
+      auto p = dir / relative;
       if (std::filesystem::exists(p)) return p.string();
     }
   }
-  return std::string(DRU_SOURCE_DIR) + "/data/diabetes/diabetes.txt";
+  return std::string(DRU_SOURCE_DIR) + "/" + relative;
 }
+
+std::string default_demo_data() { return shipped_path("data/diabetes/diabetes.txt"); }
 
 DemoResult run_demo(const DemoConfig& cfg) {
   DRU_CHECK(cfg.epochs >= 1, "demo: --epochs must be at least 1 (got {})", cfg.epochs);

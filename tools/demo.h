@@ -32,7 +32,10 @@ struct DemoResult {
   int64_t n_params = 0;
 };
 
-// The shipped table's location: next to the executable's source tree, or DRU_SOURCE_DIR.
+// A file or folder shipped in the repository, given relative to its root ("data/stsb"): found above
+// the executable (a build folder inside the checkout), else under DRU_SOURCE_DIR.
+std::string shipped_path(const std::string& relative);
+// The diabetes table the demo trains on.
 std::string default_demo_data();
 DemoResult run_demo(const DemoConfig& cfg);
 

@@ -11,6 +11,7 @@
 
 #include "engine/cuda_runtime.h"
 #include "models/model.h"
+#include "tools/dataset_info.h"
 #include "tools/demo.h"
 
 namespace {
@@ -109,8 +110,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("dru ") + DRU_VERSION);
   app.require_subcommand(0, 1);
 
-  auto* info = app.add_subcommand("info", "Print the version, the compiled backends and the visible devices, or "
-                                          "with --model a model's layers, output shapes and parameter count");
+  auto* info = app.add_subcommand("info", "Print the version, the compiled backends and the visible devices; with "
+                                          "--model a model's layers, output shapes and parameter count; with "
+                                          "--dataset a data set's split sizes and forget/retain counts");
   dru::ModelConfig model_cfg;
   std::vector<int64_t> model_input;
   std::string model_list;
@@ -123,6 +125,15 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(kPositive);
   info->add_flag("--small-stem", model_cfg.small_stem, "resnet18: 3x3 stride-1 stem without max-pool (32x32 images)");
+  std::string dataset, data_path, forget_rule;
+  info->add_option("--dataset", dataset, "Print a data set's split sizes: stsb, electricity or images")
+      ->check(CLI::IsMember({"stsb", "electricity", "images"}));
+  info->add_option("--data", data_path,
+                   "With --dataset: the data (stsb: a folder; electricity: LD2011_2014.txt or an hourly csv; images: "
+                   "a csv with path, age, split). Default: the copy shipped in data/ (stsb, electricity)");
+  info->add_option("--forget", forget_rule,
+                   "With --dataset: also count forget/retain samples per split for this rule, e.g. age<=30, score<2, "
+                   "30..70, customer=MT_003, random=0.1:7, ids=FILE");
 
   dru::DemoConfig demo_cfg;
   auto* demo = app.add_subcommand("demo", "Train a small MLP regressor on the diabetes table and print L1 per epoch");
@@ -155,6 +166,18 @@ int main(int argc, char** argv) {
   }
   try {
     if (*info) {
+      if (!dataset.empty() && !model_cfg.name.empty()) {
+        std::fprintf(stderr, "dru: --dataset and --model are separate questions; ask one at a time\n");
+        return 2;
+      }
+      if (!dataset.empty()) {
+        dru::print_dataset_info(dataset, data_path, forget_rule);
+        return 0;
+      }
+      if (!data_path.empty() || !forget_rule.empty()) {
+        std::fprintf(stderr, "dru: --data and --forget need --dataset (see dru info --help)\n");
+        return 2;
+      }
       if (!model_cfg.name.empty()) return cmd_model_info(model_cfg, model_input);
       if (!model_input.empty() || model_cfg.small_stem) {
         std::fprintf(stderr, "dru: --input and --small-stem need --model (see dru info --help)\n");

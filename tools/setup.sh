@@ -7,10 +7,12 @@ set -euo pipefail
 packages=(
   build-essential cmake ccache pkg-config git
   libeigen3-dev libopenblas-openmp-dev doctest-dev libcli11-dev nlohmann-json3-dev libfmt-dev
-  zlib1g-dev                    # the tests read gzip-compressed GloVe vectors
-  libstb-dev                    # stb_image: the tests decode a few JPEG face images
+  zlib1g-dev                    # zlib: the GloVe reader takes gzip-compressed vectors (data/glove.cpp)
+  libstb-dev                    # stb_image: decodes the face-age images (data/images.cpp)
   python3-torch python3-numpy   # reference fixtures and the PyTorch baseline scripts
   python3-sklearn               # the diabetes table the demo trains on comes from here
+  python3-pil python3-torchvision  # tools/fixtures/make_image_fixture.py: PIL's JPEG decode, torchvision's crop
+  clang libclang-rt-14-dev      # libFuzzer: the fuzz tests of the data readers (built only where clang links it)
 )
 
 missing=()
