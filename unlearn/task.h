@@ -1,0 +1,61 @@
+// task.h — one unlearning problem: a model architecture, a data set split into forget and retain sets,
+// and the loss, with the plumbing every method and metric shares (batches to model inputs, the loss,
+// evaluation, prediction, copying a model).
+//
+// Layer: unlearn/ uses models/ and data/, which know nothing of each other; this file joins them.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/batching.h"
+#include "data/dataset.h"
+#include "data/forget.h"
+#include "models/model.h"
+
+namespace dru {
+
+enum class LossKind { l1, mse, quantile };
+
+struct Task {
+  ModelConfig model;        // what make_model builds (name, sizes, seed)
+  DataSet data;             // every split, resident
+  ForgetRule rule;
+  ForgetSplit train, val, test;  // forget and retain parts of each split (rule applied with split_salt)
+  LossKind loss = LossKind::l1;
+  std::vector<double> quantiles{0.1, 0.5, 0.9};  // LossKind::quantile (electricity)
+  int64_t batch = 256;
+  uint64_t seed = 0;        // data order, augmentation and initialisation derive from it
+  bool augment_eval = false;  // apply training augmentation when evaluating (the paper's quirk, PAPER.md §6.4)
+};
+
+// Builds a Task: applies the rule to every split (count_forget's checks included).
+Task make_task(DataSet data, const std::string& rule, ModelConfig model, LossKind loss, int64_t batch,
+               uint64_t seed);
+
+// A gathered batch as model input: u8 images become normalised f32 (augmented when train, with the
+// Philox stream (seed, step)); other fields pass through.
+ModelInput to_input(const Task& task, const Batch& b, bool train, uint64_t step);
+
+// The task's loss of a prediction against targets (a scalar with history when pred has one).
+// Electricity predictions (N, H, Q) are scored against targets (N, H) with the quantile loss.
+Tensor task_loss(const Task& task, const Tensor& pred, const Tensor& y);
+
+// The point prediction per sample: pred (N, 1) as is; electricity: the median quantile averaged over
+// the horizon (what Wasserstein and the relative difference compare).
+std::vector<double> point_predictions(const Task& task, const Tensor& pred);
+
+// Mean of per-batch mean losses in eval mode, no gradient (the paper's `evaluate`, PAPER.md §4, whose
+// last smaller batch weighs as much as the others).
+double evaluate(Model& model, const Task& task, const Samples& s);
+// Point predictions for every sample of s, in order (eval mode; augmented only if task.augment_eval).
+std::vector<double> predict(Model& model, const Task& task, const Samples& s);
+// Per-sample losses (eval mode), for the membership-inference attack.
+std::vector<double> sample_losses(Model& model, const Task& task, const Samples& s);
+
+// A new model of the task's architecture: fresh (seeded with seed) or a copy of src's weights.
+std::unique_ptr<Model> fresh_model(const Task& task, uint64_t seed);
+std::unique_ptr<Model> copy_model(const Task& task, const Model& src);
+
+}  // namespace dru
