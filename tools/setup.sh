@@ -9,6 +9,8 @@ packages=(
   libeigen3-dev libopenblas-openmp-dev doctest-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   zlib1g-dev                    # zlib: the GloVe reader takes gzip-compressed vectors (data/glove.cpp)
   libstb-dev                    # stb_image: decodes the face-age images (data/images.cpp)
+  libsvm-dev                    # libsvm: the membership-inference attack's SVM (unlearn/metrics.cpp)
+  python3-scipy                 # tools/fixtures/make_metrics_fixture.py: scipy's Wasserstein distance
   python3-torch python3-numpy   # reference fixtures and the PyTorch baseline scripts
   python3-sklearn               # the diabetes table the demo trains on comes from here
   python3-pil python3-torchvision  # tools/fixtures/make_image_fixture.py: PIL's JPEG decode, torchvision's crop

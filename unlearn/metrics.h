@@ -25,8 +25,13 @@ struct MiaResult {
   double forget = 0, train = 0, test = 0;
 };
 // Fits on the given losses and classifies the query losses; pure (for fixtures and tests).
+// Training order: the non-members, then the members, each as given (the paper shuffles unseeded; libsvm's
+// solution can depend on order, and this one is what tools/fixtures/make_metrics_fixture.py gives sklearn).
 MiaResult membership_attack_losses(const std::vector<double>& member, const std::vector<double>& nonmember,
                                    const std::vector<double>& query);
+// The same fit, returning the label (1 = member, 0 = non-member) of every query loss.
+std::vector<int> membership_predictions(const std::vector<double>& member, const std::vector<double>& nonmember,
+                                        const std::vector<double>& query);
 // The whole attack on a model: up to sample_size samples of the training set (members), of the test set
 // (non-members) and of the training forget set (query), drawn with seed.
 MiaResult membership_attack(Model& model, const Task& task, int64_t sample_size = 2000, uint64_t seed = 0);
