@@ -1,0 +1,310 @@
+// methods.cpp — see methods.h. Every method is one or two calls of the fit loop (engine/fit.h) with a
+// train_loss hook; what differs is the data the batches come from and the loss:
+//   original / retrain / finetune   task_loss(M(x), y)                on all / retain / retain samples
+//   gradient ascent                 -task_loss(M(x), y)               on forget samples
+//   Gaussian amnesiac               task_loss(M(x), y~)               on all samples, forget y ~ N(mu, sd)
+//   Blindspot                       c * L_f + (1 - c) * L_r           on all samples (PAPER.md §3.5)
+#include "unlearn/methods.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+
+#include "engine/ops.h"
+#include "engine/rng.h"
+
+namespace dru {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// The loss of one training batch; step numbers the batches of the whole run (augmentation stream).
+using BatchLoss = std::function<Tensor(Model& model, const Batch& batch, uint64_t step)>;
+
+// The plain supervised loss; sign -1 ascends it (gradient ascent).
+BatchLoss supervised(const Task& task, double sign = 1) {
+  return [&task, sign](Model& model, const Batch& batch, uint64_t step) {
+    Tensor loss = task_loss(task, model.forward(to_input(task, batch, true, step), Mode::train).pred, batch.y);
+    return sign < 0 ? neg(loss) : loss;
+  };
+}
+
+struct FitJob {
+  std::string label;           // log prefix: the method's name
+  const Samples* train = nullptr;
+  const Samples* val = nullptr;
+  uint64_t order_seed = 0;     // the shuffled batch order's seed
+  int epochs = 1;
+  double lr = 0.001;
+  bool restore_best = false;
+  std::string checkpoint_dir;
+  BatchLoss loss;
+};
+
+// Trains model in place on job.train (shuffled batches of task.batch), validating on job.val.
+FitResult run_fit(Model& model, const Task& task, const MethodSettings& s, const FitJob& job) {
+  DRU_CHECK(job.train->size() > 0, "{}: the training set is empty", job.label);
+  ParamArena arena;
+  arena.finalize(model.parameters());
+  BatchOrder order(job.train->size(), task.batch, true, job.order_seed);
+  int current_epoch = 1;
+  FitHooks hooks;
+  hooks.batches_per_epoch = order.batches();
+  hooks.begin_epoch = [&](int epoch) {
+    current_epoch = epoch;
+    order.begin_epoch(epoch);
+  };
+  hooks.train_loss = [&](int64_t b) {
+    Batch batch = gather_batch(*job.train, order.indices(b));
+    uint64_t step = uint64_t(current_epoch - 1) * uint64_t(order.batches()) + uint64_t(b);
+    return job.loss(model, batch, step);
+  };
+  hooks.validate = [&]() { return evaluate(model, task, *job.val); };
+  hooks.log = [&](const EpochLog& e) {
+    if (s.quiet) return;
+    std::printf("%s  %s\n", job.label.c_str(), format_epoch(e, job.epochs).c_str());
+    std::fflush(stdout);
+  };
+  FitConfig cfg;
+  cfg.epochs = job.epochs;
+  cfg.adam.lr = job.lr;
+  cfg.plateau = s.plateau;
+  cfg.checkpoint_dir = job.checkpoint_dir;
+  cfg.resume = s.resume;
+  cfg.restore_best = job.restore_best;
+  return fit(model, arena, hooks, cfg);
+}
+
+FitJob job_from(const std::string& label, const MethodSettings& s, const Samples& train, const Samples& val,
+                uint64_t order_seed, BatchLoss loss) {
+  FitJob j;
+  j.label = label;
+  j.train = &train;
+  j.val = &val;
+  j.order_seed = order_seed;
+  j.epochs = s.epochs;
+  j.lr = s.lr;
+  j.restore_best = s.restore_best;
+  j.checkpoint_dir = s.checkpoint_dir;
+  j.loss = std::move(loss);
+  return j;
+}
+
+Tensor cat_rows(const Tensor& a, const Tensor& b) {
+  DRU_CHECK(a.defined() == b.defined(), "combining samples: a field is present in one set and not the other");
+  if (!a.defined()) return Tensor();
+  if (a.size(0) == 0) return b;
+  if (b.size(0) == 0) return a;
+  return concat({a, b}, 0);
+}
+
+// a's samples then b's, every field.
+Samples concat_samples(const Samples& a, const Samples& b) {
+  NoGradGuard ng;
+  Samples s;
+  s.x = cat_rows(a.x, b.x);
+  s.x2 = cat_rows(a.x2, b.x2);
+  s.mask = cat_rows(a.mask, b.mask);
+  s.y = cat_rows(a.y, b.y);
+  auto join = [](std::vector<std::string> u, const std::vector<std::string>& v) {
+    u.insert(u.end(), v.begin(), v.end());
+    return u;
+  };
+  s.label = a.label;
+  s.label.insert(s.label.end(), b.label.begin(), b.label.end());
+  s.group = join(a.group, b.group);
+  s.key = join(a.key, b.key);
+  return s;
+}
+
+// The whole training set as retain then forget samples, and the number of retain samples (samples at
+// or after it are forget samples).
+struct Combined {
+  Samples all;
+  int64_t retain = 0;
+};
+Combined combined_training_set(const Task& task) {
+  return {concat_samples(task.train.retain, task.train.forget), task.train.retain.size()};
+}
+
+// ---- Gaussian amnesiac (Algorithm 2) --------------------------------------------------------------
+
+// Forget targets replaced once by draws from N(mean, sd) of every training target value (ddof = 1).
+Samples amnesiac_training_set(const Task& task) {
+  std::vector<double> f = task.train.forget.y.to_vector(), r = task.train.retain.y.to_vector();
+  const double n = double(f.size() + r.size());
+  DRU_CHECK(n >= 2, "gaussian-amnesiac: at least two training targets are needed for a standard deviation");
+  double mean = 0;
+  for (double v : f) mean += v / n;
+  for (double v : r) mean += v / n;
+  double ss = 0;
+  for (double v : f) ss += (v - mean) * (v - mean);
+  for (double v : r) ss += (v - mean) * (v - mean);
+  const double sd = std::sqrt(ss / (n - 1));
+  Generator gen(task.seed + 7);
+  for (double& v : f) v = gen.normal(mean, sd);
+  Samples forget = task.train.forget;
+  const Tensor& y = task.train.forget.y;
+  forget.y = Tensor::from(f, y.shape(), y.dtype()).to(y.device());
+  return concat_samples(task.train.retain, forget);
+}
+
+// ---- Blindspot (Algorithm 1) ----------------------------------------------------------------------
+
+Tensor rows_of(const Tensor& t, const Tensor& idx) { return t.defined() ? index_select(t, idx) : Tensor(); }
+
+// The output term of L_f: the task's loss against the blindspot model's prediction. The quantile loss
+// takes point targets, so for quantile forecasts the distance is L1 over every quantile output.
+Tensor output_distance(const Task& task, const Tensor& pred, const Tensor& target) {
+  if (task.loss == LossKind::quantile) return l1_loss(pred, target);
+  return task_loss(task, pred, target);
+}
+
+BatchLoss blindspot_loss(const Task& task, const MethodSettings& s, Model& blindspot, int64_t retain_count) {
+  return [&task, &s, &blindspot, retain_count](Model& model, const Batch& batch, uint64_t step) {
+    std::vector<double> index = batch.index.to_vector();
+    std::vector<int64_t> fr, rr;  // batch rows of forget and retain samples
+    for (size_t i = 0; i < index.size(); ++i) (int64_t(index[i]) >= retain_count ? fr : rr).push_back(int64_t(i));
+    const double c = double(fr.size()) / double(index.size());
+    ModelInput in = to_input(task, batch, true, step);
+    ModelOutput out = model.forward(in, Mode::train);  // once on the whole batch; rows selected below
+    Tensor loss;
+    if (!rr.empty()) {
+      Tensor ri = Tensor::from(rr, Shape{int64_t(rr.size())}).to(out.pred.device());
+      Tensor lr = task_loss(task, index_select(out.pred, ri), index_select(batch.y, ri));
+      loss = mul(lr, 1 - c);
+    }
+    if (!fr.empty()) {
+      Tensor fi = Tensor::from(fr, Shape{int64_t(fr.size())}).to(out.pred.device());
+      ModelOutput frozen;
+      {
+        NoGradGuard ng;
+        ModelInput fin{rows_of(in.x, fi), rows_of(in.x2, fi), rows_of(in.mask, fi)};
+        frozen = blindspot.forward(fin, Mode::eval);
+      }
+      DRU_CHECK(frozen.activations.size() == out.activations.size(),
+                "blindspot: the models return {} and {} activations", out.activations.size(),
+                frozen.activations.size());
+      Tensor lf = output_distance(task, index_select(out.pred, fi), frozen.pred.detach());
+      if (!out.activations.empty()) {
+        Tensor at;
+        for (size_t j = 0; j < out.activations.size(); ++j) {
+          Tensor d = attention_transfer(index_select(out.activations[j].second, fi), frozen.activations[j].second);
+          at = at.defined() ? add(at, d) : d;
+        }
+        lf = add(lf, mul(at, s.beta));
+      }
+      loss = loss.defined() ? add(loss, mul(lf, c)) : mul(lf, c);
+    }
+    return loss;
+  };
+}
+
+std::string sub_dir(const std::string& dir, const std::string& name) { return dir.empty() ? dir : dir + "/" + name; }
+
+MethodResult blindspot(const Task& task, const Model& original, const MethodSettings& s) {
+  MethodResult res;
+  // B: a fresh model partially trained on the retain set, then frozen.
+  std::unique_ptr<Model> b = fresh_model(task, task.seed + 2);
+  FitJob bj = job_from("blindspot-model", s, task.train.retain, task.val.retain, task.seed + 2,
+                       supervised(task));
+  bj.epochs = s.blindspot_epochs;
+  bj.lr = s.blindspot_lr;
+  bj.checkpoint_dir = sub_dir(s.checkpoint_dir, "blindspot-model");
+  run_fit(*b, task, s, bj);
+  b->train(false);
+
+  Combined c = combined_training_set(task);
+  res.model = copy_model(task, original);
+  // Validation on the whole validation set, for the log only (the paper's choice, PAPER.md §3.5).
+  FitJob j = job_from("blindspot", s, c.all, task.data.val, task.seed, blindspot_loss(task, s, *b, c.retain));
+  j.checkpoint_dir = sub_dir(s.checkpoint_dir, "unlearn");
+  res.fit = run_fit(*res.model, task, s, j);
+  return res;
+}
+
+}  // namespace
+
+MethodSettings default_settings(const std::string& method) {
+  MethodSettings s;
+  if (method == "original" || method == "retrain") {
+    s.epochs = 100;
+    s.lr = 0.01;
+    s.restore_best = true;
+  } else if (method == "finetune") {
+    s.epochs = 5;
+  } else if (method == "gradient-ascent" || method == "gaussian-amnesiac" || method == "blindspot") {
+    s.epochs = 1;
+  } else {
+    DRU_FAIL("unknown method '{}' (original, retrain, finetune, gradient-ascent, gaussian-amnesiac, blindspot)",
+             method);
+  }
+  return s;
+}
+
+std::vector<std::string> method_names() { return {"finetune", "gradient-ascent", "gaussian-amnesiac", "blindspot"}; }
+
+MethodResult train_original(const Task& task, const MethodSettings& s) {
+  auto t0 = Clock::now();
+  MethodResult res;
+  res.model = fresh_model(task, task.seed);
+  res.fit = run_fit(*res.model, task, s, job_from("original", s, task.data.train, task.data.val, task.seed, supervised(task)));
+  res.seconds = seconds_since(t0);
+  return res;
+}
+
+MethodResult retrain(const Task& task, const MethodSettings& s) {
+  auto t0 = Clock::now();
+  MethodResult res;
+  res.model = fresh_model(task, task.seed + 1);
+  res.fit = run_fit(*res.model, task, s,
+                    job_from("retrain", s, task.train.retain, task.val.retain, task.seed + 1, supervised(task)));
+  res.seconds = seconds_since(t0);
+  return res;
+}
+
+MethodResult unlearn(const std::string& method, const Task& task, const Model& original, const MethodSettings& s) {
+  auto t0 = Clock::now();
+  MethodResult res;
+  if (method == "finetune") {
+    res.model = copy_model(task, original);
+    res.fit = run_fit(*res.model, task, s,
+                      job_from(method, s, task.train.retain, task.val.retain, task.seed, supervised(task)));
+  } else if (method == "gradient-ascent") {
+    // Ascends the forget loss; the logged train loss is therefore negative. The last weights are the
+    // result: validation on the retain set only logs (a best-validation checkpoint would undo the ascent).
+    res.model = copy_model(task, original);
+    FitJob j = job_from(method, s, task.train.forget, task.val.retain, task.seed, supervised(task, -1));
+    j.restore_best = false;
+    res.fit = run_fit(*res.model, task, s, j);
+  } else if (method == "gaussian-amnesiac") {
+    Samples train = amnesiac_training_set(task);
+    res.model = copy_model(task, original);
+    res.fit = run_fit(*res.model, task, s, job_from(method, s, train, task.val.retain, task.seed, supervised(task)));
+  } else if (method == "blindspot") {
+    res = blindspot(task, original, s);
+  } else {
+    DRU_FAIL("unknown unlearning method '{}' (finetune, gradient-ascent, gaussian-amnesiac, blindspot)", method);
+  }
+  res.seconds = seconds_since(t0);
+  return res;
+}
+
+Tensor attention_transfer(const Tensor& a, const Tensor& b) {
+  DRU_CHECK(a.defined() && b.defined() && a.shape() == b.shape() && a.ndim() >= 2,
+            "attention_transfer: activations {} and {} must have the same shape (m, C, ...)",
+            a.defined() ? a.shape().str() : "undefined", b.defined() ? b.shape().str() : "undefined");
+  const int64_t m = a.size(0);
+  auto q = [m](const Tensor& x) {
+    Tensor p = mean(pow(x, 2.0), {1});
+    return l2_normalize(p.reshape(Shape{m, p.numel() / std::max<int64_t>(m, 1)}), 1, 1e-12);
+  };
+  Tensor d = sub(q(a), q(b.detach()));
+  return mean(mul(d, d));
+}
+
+}  // namespace dru
