@@ -19,7 +19,7 @@ bench: configure
 	bash tools/bench.sh $(BUILD)
 
 run: all
-	$(BUILD)/dru demo
+	$(BUILD)/dru experiment stsb-lstm --quick --device cpu
 
 clean:
 	rm -rf $(BUILD)

@@ -2,6 +2,8 @@
 // stb_image comes from Debian's libstb (a shared library), so no STB_IMAGE_IMPLEMENTATION here.
 #include "data/images.h"
 
+#include <cstdlib>
+
 #include <stb_image.h>
 #include <unistd.h>
 
@@ -146,6 +148,13 @@ Decoded decode_all(const std::vector<FaceRow>& rows, const ImageDataOptions& opt
 
 }  // namespace
 
+std::string default_image_cache_dir(const std::string& csv_dir) {
+  // The user's cache folder, not the data's: data folders are often shared or read-only.
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/dru";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/dru";
+  return csv_dir + "/.dru-cache";
+}
+
 DataSet load_face_images(const ImageDataOptions& opts, ImageLoadReport* report) {
   const auto t0 = Clock::now();
   ImageLoadReport local;
@@ -169,7 +178,7 @@ DataSet load_face_images(const ImageDataOptions& opts, ImageLoadReport* report) 
   key = fnv1a64(root_key.data(), root_key.size() + 1, key);  // with the terminating zero as a separator
   const std::string tail = fmt::format("{}|{}", opts.size, kCacheFormat);
   key = fnv1a64(tail.data(), tail.size(), key);
-  const std::string cache_dir = opts.cache_dir ? *opts.cache_dir : (csv_dir / ".dru-cache").string();
+  const std::string cache_dir = opts.cache_dir ? *opts.cache_dir : default_image_cache_dir(csv_dir.string());
   CacheSpec spec;
   spec.key = key;
   spec.size = opts.size;

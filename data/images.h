@@ -44,7 +44,7 @@ struct ImageDataOptions {
   std::string csv;                       // the label file
   std::string image_root;                // "": the csv's folder
   int size = 32;                         // S: images become S x S, S >= 8 (the paper: 32; also 64, 224)
-  std::optional<std::string> cache_dir;  // unset: <csv folder>/.dru-cache; "": no cache
+  std::optional<std::string> cache_dir;  // unset: default_image_cache_dir(); "": no cache
   bool skip_bad = false;                 // skip missing or undecodable images instead of failing
   int threads = 0;                       // decoding threads; 0: std::thread::hardware_concurrency()
   bool quiet = false;                    // no progress or summary line (skipped files are still listed)
@@ -61,6 +61,9 @@ struct ImageLoadReport {
 };
 
 // Builds the "images" DataSet (label_name "age"). report, when given, says what happened.
+// $XDG_CACHE_HOME/dru, else $HOME/.cache/dru, else <csv folder>/.dru-cache.
+std::string default_image_cache_dir(const std::string& csv_dir);
+
 DataSet load_face_images(const ImageDataOptions& opts, ImageLoadReport* report = nullptr);
 
 }  // namespace dru

@@ -387,10 +387,12 @@ TEST_CASE("images: UTKFace subset decodes with its checksum and the cache round 
 TEST_CASE("images: the cache is keyed by csv and size and a corrupt one is rebuilt") {
   TempDir dir("img_cache");
   const std::string csv = make_png_set(dir, {"train", "train", "val", "test"});
-  ImageDataOptions o = quiet_options(csv, 8, std::nullopt);  // the default: .dru-cache beside the csv
+  // The default cache folder is the user's ($XDG_CACHE_HOME/dru): point it into the test's folder.
+  ::setenv("XDG_CACHE_HOME", dir.file("xdg").c_str(), 1);
+  ImageDataOptions o = quiet_options(csv, 8, std::nullopt);
   ImageLoadReport r1, r2, r3, r4;
   DataSet fresh = load_face_images(o, &r1);
-  CHECK(fs::path(r1.cache_file).parent_path() == fs::path(dir.file(".dru-cache")));
+  CHECK(fs::path(r1.cache_file).parent_path() == fs::path(dir.file("xdg")) / "dru");
   CHECK(fs::exists(r1.cache_file));
   DataSet cached = load_face_images(o, &r2);
   CHECK(r2.from_cache);

@@ -1,5 +1,6 @@
-// dru.cpp — the command line: `dru info` (version, backends, devices; with --model a model's table)
-// and `dru demo` (an MLP on the diabetes table, trained end to end on the CPU engine). Exit codes: 0 success, 1 failure, 2 usage
+// dru.cpp — the command line: `dru info` (version, backends, devices; with --model a model's table),
+// `dru demo` (an MLP on the diabetes table, trained end to end on the CPU engine) and `dru experiment
+// PRESET` (the paper's pipeline as cached stages, unlearn/experiment.h). Exit codes: 0 success, 1 failure, 2 usage
 // error, 130 interrupted. Errors are one line on stderr.
 #include <CLI/CLI.hpp>
 
@@ -13,6 +14,7 @@
 #include "models/model.h"
 #include "tools/dataset_info.h"
 #include "tools/demo.h"
+#include "unlearn/experiment.h"
 
 namespace {
 
@@ -148,6 +150,38 @@ int main(int argc, char** argv) {
   demo->add_flag("--resume", demo_cfg.resume, "Continue from --checkpoint-dir's last state");
   demo->add_flag("--quiet", demo_cfg.quiet, "No per-epoch lines");
 
+  dru::ExperimentOptions exp_opt;
+  auto* experiment = app.add_subcommand(
+      "experiment",
+      "Run a preset end to end: train the original and the retrained (gold) model, run every unlearning method, "
+      "measure them and write results.json, results.md, results.csv, predictions (.npy) and plots into --out. "
+      "Finished stages are reused when their settings match; Ctrl-C stops after the stage in flight (exit 130)");
+  experiment->add_option("preset", exp_opt.preset, "One of:\n" + dru::preset_help())->required();
+  experiment->add_flag("--quick", exp_opt.quick, "Few epochs and small subsets: minutes on a CPU");
+  experiment->add_option("--device", exp_opt.device, "cpu or cuda")->capture_default_str();
+  experiment->add_option("--seeds", exp_opt.seeds, "Run this many seeds and report mean ± sd")
+      ->capture_default_str()
+      ->check(kPositive);
+  experiment->add_option("--seed", exp_opt.first_seed, "The first seed (seeds are SEED, SEED+1, ...)")
+      ->capture_default_str();
+  experiment->add_option("--out", exp_opt.out, "Output folder")->default_str("results/PRESET (results/PRESET-quick)");
+  experiment->add_flag("--resume", exp_opt.resume,
+                       "Also continue an interrupted original/gold training from its per-epoch checkpoint "
+                       "(finished stages are always reused)");
+  experiment->add_flag("--fresh", exp_opt.fresh, "Recompute every stage, ignoring finished ones in --out");
+  experiment->add_option("--forget", exp_opt.forget,
+                         "Forget rule instead of the preset's (score<2, age<=30, customer=MT_003, 30..70, "
+                         "random=0.1:7, ids=FILE)");
+  experiment->add_option("--data", exp_opt.data,
+                         "Data instead of the preset's default (stsb: a folder; electricity: a csv or "
+                         "LD2011_2014.txt; images: a labels csv)");
+  experiment->add_option("--ain-lr", exp_opt.ain_lr, "Adam learning rate of the AIN relearning (notebook: 0.01)")
+      ->capture_default_str()
+      ->check(kPositive);
+  experiment->add_option("--stop-after", exp_opt.stop_after,
+                         "Stop (exit 130, as Ctrl-C) once this stage of the first seed is saved: original, gold, a "
+                         "method name or metrics");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -161,7 +195,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (app.get_subcommands().empty()) {
-    std::fprintf(stderr, "dru: a subcommand is required: info or demo (see dru --help)\n");
+    std::fprintf(stderr, "dru: a subcommand is required: info, demo or experiment (see dru --help)\n");
     return 2;
   }
   try {
@@ -192,6 +226,22 @@ int main(int argc, char** argv) {
       }
       return cmd_demo(demo_cfg);
     }
+    if (*experiment) {
+      exp_opt.data_root = dru::shipped_path("data");
+      dru::install_sigint_handler();
+      dru::ExperimentSummary sum = dru::run_experiment(exp_opt);
+      for (const auto& n : sum.plot_notes) std::fprintf(stderr, "dru: %s\n", n.c_str());
+      std::fprintf(stderr, "dru: %d stages run, %d reused; results in %s\n", sum.stages_run, sum.stages_cached,
+                   sum.out.c_str());
+      std::fputs(dru::render_markdown(sum.results).c_str(), stdout);
+      return 0;
+    }
+  } catch (const dru::UsageError& e) {
+    std::fprintf(stderr, "dru: %s\n", e.what());
+    return 2;
+  } catch (const dru::Interrupted& e) {
+    std::fprintf(stderr, "dru: %s\n", e.what());
+    return 130;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dru: %s\n", e.what());
     return 1;

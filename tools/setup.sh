@@ -14,6 +14,7 @@ packages=(
   python3-torch python3-numpy   # reference fixtures and the PyTorch baseline scripts
   python3-sklearn               # the diabetes table the demo trains on comes from here
   python3-pil python3-torchvision  # tools/fixtures/make_image_fixture.py: PIL's JPEG decode, torchvision's crop
+  gnuplot-nox                   # dru experiment renders its PNG plots with gnuplot (skipped with a note without it)
   clang libclang-rt-14-dev      # libFuzzer: the fuzz tests of the data readers (built only where clang links it)
 )
 

@@ -1,0 +1,669 @@
+// experiment.cpp — see experiment.h. Presets and data loading first, then the stage cache, then the
+// metrics stage and the report.
+#include "unlearn/experiment.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include "data/electricity.h"
+#include "data/images.h"
+#include "data/stsb.h"
+#include "engine/check.h"
+#include "engine/checkpoint.h"
+#include "unlearn/metrics.h"
+
+namespace dru {
+namespace fs = std::filesystem;
+
+// ---- presets ------------------------------------------------------------------------------------
+
+std::vector<std::string> preset_names() { return {"stsb-lstm", "electricity-lstm", "utkface-allcnn", "agedb-allcnn"}; }
+
+std::string preset_help() {
+  return "stsb-lstm: shipped STS-B + GloVe 100-d, siamese LSTM, forget score<2, MSE\n"
+         "electricity-lstm: shipped hourly load of 10 customers, quantile LSTM forecaster, forget customer=MT_003\n"
+         "utkface-allcnn: ../shared/data/faces/utkface-5k/labels.csv (or --data), AllCNN 32x32, forget age<=30, L1\n"
+         "agedb-allcnn: --data agedb.csv with the AgeDB images beside it, AllCNN 32x32, forget age<=30, L1";
+}
+
+namespace {
+
+MethodSettings training(int epochs) {  // the paper's original/retrain recipe (PAPER.md §2.2)
+  MethodSettings s;
+  s.epochs = epochs;
+  s.lr = 0.01;
+  s.restore_best = true;
+  return s;
+}
+
+// The paper's settings (the list: original/retrain 100 epochs, finetune 5, gradient ascent 1,
+// Gaussian amnesiac 1, Blindspot 1 after a 2-epoch blindspot model).
+void paper_settings(Preset& p) {
+  p.original = training(100);
+  p.gold = training(100);
+  for (const auto& m : method_names()) p.methods[m] = default_settings(m);
+}
+
+// --quick: few epochs everywhere, the same learning rates; metrics with a shorter AIN cap.
+void quick_settings(Preset& p, int train_epochs) {
+  p.original = training(train_epochs);
+  p.gold = training(train_epochs);
+  for (const auto& m : method_names()) {
+    MethodSettings s = default_settings(m);
+    if (m == "finetune") s.epochs = 2;
+    if (m == "blindspot") s.blindspot_epochs = 1;
+    p.methods[m] = s;
+  }
+  p.ain_max_epochs = 2;
+}
+
+}  // namespace
+
+Preset make_preset(const std::string& name, bool quick) {
+  Preset p;
+  p.name = name;
+  if (name == "stsb-lstm") {
+    // The STS-B notebook trains with MSE; batches of 256. Data order: whatever the methods' fit loop
+    // does (methods.cpp), the same for every stage.
+    p.dataset = "stsb";
+    p.model = "stsb-lstm";
+    p.rule = "score<2";
+    p.loss = LossKind::mse;
+    paper_settings(p);
+    if (quick) {  // the LSTM is small: only the training stages and the AIN cap shrink
+      p.original = training(15);
+      p.gold = training(15);
+      p.ain_max_epochs = 2;
+    }
+  } else if (name == "electricity-lstm") {
+    p.dataset = "electricity";
+    p.model = "electricity-lstm";
+    p.rule = "customer=MT_003";
+    p.loss = LossKind::quantile;
+    paper_settings(p);
+    if (quick) {
+      quick_settings(p, 4);
+      p.stride = 24;  // one window a day per customer: 2,110 training windows instead of 50,650
+    }
+  } else if (name == "utkface-allcnn" || name == "agedb-allcnn") {
+    p.dataset = "images";
+    p.model = "allcnn";
+    p.rule = "age<=30";
+    p.loss = LossKind::l1;
+    paper_settings(p);
+    if (quick) {
+      quick_settings(p, 3);
+      p.max_train = 600;
+      p.max_val = 200;
+      p.max_test = 200;
+      p.batch = 64;
+      p.mia_samples = 200;
+      p.ain_max_epochs = 1;
+      for (auto& [m, s] : p.methods) s.epochs = 1;
+    }
+  } else {
+    std::string list;
+    for (const auto& n : preset_names()) list += (list.empty() ? "" : ", ") + n;
+    throw UsageError(fmt::format("unknown preset '{}': choose one of {}", name, list));
+  }
+  return p;
+}
+
+nlohmann::json settings_json(const MethodSettings& s) {
+  return {{"epochs", s.epochs},
+          {"lr", s.lr},
+          {"plateau_factor", s.plateau.factor},
+          {"plateau_patience", s.plateau.patience},
+          {"restore_best", s.restore_best},
+          {"beta", s.beta},
+          {"blindspot_epochs", s.blindspot_epochs},
+          {"blindspot_lr", s.blindspot_lr}};
+}
+
+namespace {
+
+const char* loss_name(LossKind k) {
+  switch (k) {
+    case LossKind::l1: return "L1";
+    case LossKind::mse: return "MSE";
+    case LossKind::quantile: return "quantile";
+  }
+  return "?";
+}
+
+// What every stage's key shares: the data, the model and the loss.
+nlohmann::json data_json(const Preset& p) {
+  return {{"preset", p.name},        {"dataset", p.dataset},      {"model", p.model},
+          {"rule", p.rule},          {"loss", loss_name(p.loss)}, {"batch", p.batch},
+          {"data", p.data},          {"max_train", p.max_train},  {"max_val", p.max_val},
+          {"max_test", p.max_test},  {"history", p.history},      {"horizon", p.horizon},
+          {"stride", p.stride},      {"image_size", p.image_size}};
+}
+
+nlohmann::json metric_json(const Preset& p, double ain_lr) {
+  return {{"mia_samples", p.mia_samples}, {"ain_alpha", p.ain_alpha}, {"ain_max_epochs", p.ain_max_epochs},
+          {"ain_lr", ain_lr}};
+}
+
+}  // namespace
+
+nlohmann::json preset_json(const Preset& p) {
+  nlohmann::json j = data_json(p);
+  j["original"] = settings_json(p.original);
+  j["gold"] = settings_json(p.gold);
+  for (const auto& [m, s] : p.methods) j["methods"][m] = settings_json(s);
+  return j;
+}
+
+std::string hash_hex(const std::string& text) {
+  uint64_t h = 14695981039346656037ull;  // FNV-1a 64: offset basis and prime
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+// ---- Ctrl-C -------------------------------------------------------------------------------------
+
+std::atomic<bool>& interrupt_flag() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+namespace {
+extern "C" void on_sigint(int) {
+  if (interrupt_flag().exchange(true)) {  // the second Ctrl-C: die as usual
+    std::signal(SIGINT, SIG_DFL);
+    std::raise(SIGINT);
+    return;
+  }
+  const char msg[] = "\ndru: interrupted: finishing the stage in flight, then saving and exiting "
+                     "(Ctrl-C again to abort)\n";
+  ssize_t ignored = ::write(2, msg, sizeof msg - 1);
+  (void)ignored;
+}
+}  // namespace
+
+void install_sigint_handler() { std::signal(SIGINT, on_sigint); }
+
+// ---- data ---------------------------------------------------------------------------------------
+
+namespace {
+
+// At most max samples, evenly spaced through the split (file order kept, no randomness).
+Samples subset(const Samples& s, int64_t max) {
+  if (max <= 0 || s.size() <= max) return s;
+  std::vector<int64_t> idx(static_cast<size_t>(max));
+  for (int64_t i = 0; i < max; ++i) idx[size_t(i)] = i * s.size() / max;
+  return s.select(idx);
+}
+
+std::string absolute(const std::string& p) { return fs::absolute(fs::path(p)).lexically_normal().string(); }
+
+// Resolves p.data and loads the data set; fills the model configuration's data-dependent sizes.
+DataSet load_data(Preset& p, const ExperimentOptions& opt, ModelConfig& cfg, bool quiet) {
+  cfg.name = p.model;
+  DataSet ds;
+  if (p.dataset == "stsb") {
+    p.data = absolute(opt.data.empty() ? opt.data_root : opt.data);
+    StsbOptions o = StsbOptions::from_root(p.data);
+    if (!fs::exists(o.split_path("train")))
+      throw UsageError(fmt::format(
+          "{}: no STS-B data at {} (expected train_new.tsv there or in its stsb/ folder; pass --data FOLDER)", p.name,
+          p.data));
+    ds = load_stsb_vectors(o);
+    cfg.seq_len = ds.train.x.size(1);
+    cfg.embed_dim = ds.train.x.size(2);
+  } else if (p.dataset == "electricity") {
+    p.data = absolute(opt.data.empty() ? opt.data_root + "/electricity/ld2011_2014_mt001-010_hourly.csv" : opt.data);
+    if (!fs::is_regular_file(p.data))
+      throw UsageError(fmt::format("{}: no electricity file at {} (pass --data LD2011_2014.txt or an hourly csv)",
+                                   p.name, p.data));
+    ElectricityOptions o;
+    o.path = p.data;
+    o.history = p.history;
+    o.horizon = p.horizon;
+    o.stride = p.stride;
+    ElectricityScaler sc;
+    ds = load_electricity(o, &sc);
+    cfg.customers = int64_t(sc.customers.size());
+    cfg.history = p.history;
+    cfg.horizon = p.horizon;
+  } else {
+    if (opt.data.empty()) {
+      if (p.name == "agedb-allcnn")
+        throw UsageError(
+            "agedb-allcnn needs --data PATH/agedb.csv with the AgeDB images beside it: AgeDB is distributed on "
+            "request by its authors (https://ibug.doc.ic.ac.uk/resources/agedb/); the split file is "
+            "../shared/data/agedb/agedb.csv");
+      p.data = absolute((fs::path(opt.data_root).parent_path().parent_path() / "shared/data/faces/utkface-5k/labels.csv")
+                            .string());
+    } else {
+      p.data = absolute(opt.data);
+    }
+    if (!fs::is_regular_file(p.data))
+      throw UsageError(fmt::format("{}: no label csv at {} (pass --data LABELS.csv with path, age, split columns)",
+                                   p.name, p.data));
+    ImageDataOptions o;
+    o.csv = p.data;
+    o.size = p.image_size;
+    o.quiet = quiet;
+    ds = load_face_images(o);
+    cfg.image_size = p.image_size;
+  }
+  ds.train = subset(ds.train, p.max_train);
+  ds.val = subset(ds.val, p.max_val);
+  ds.test = subset(ds.test, p.max_test);
+  return ds;
+}
+
+// ---- stages -------------------------------------------------------------------------------------
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string clock_text(double s) {
+  const long t = long(s + 0.5);
+  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
+}
+
+const std::map<std::string, std::string>& display_names() {
+  static const std::map<std::string, std::string> m{{"original", "Original"},
+                                                    {"gold", "Retrain"},
+                                                    {"finetune", "Finetune"},
+                                                    {"gradient-ascent", "Gradient ascent"},
+                                                    {"gaussian-amnesiac", "Gaussian amnesiac"},
+                                                    {"blindspot", "Blindspot"}};
+  return m;
+}
+std::string display(const std::string& stage) {
+  auto it = display_names().find(stage);
+  return it == display_names().end() ? stage : it->second;
+}
+
+std::optional<nlohmann::json> read_json(const fs::path& p) {
+  std::ifstream f(p);
+  if (!f) return std::nullopt;
+  try {
+    return nlohmann::json::parse(f);
+  } catch (const std::exception&) {
+    return std::nullopt;  // a damaged stage file is recomputed
+  }
+}
+
+nlohmann::json epochs_json(const FitResult& r) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& e : r.epochs)
+    a.push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"val_loss", e.val_loss}, {"lr", e.lr}});
+  return a;
+}
+
+class Runner {
+ public:
+  Runner(const ExperimentOptions& opt, const Preset& p, ExperimentSummary& sum) : opt_(opt), p_(p), sum_(sum) {
+    // Weights for the ETA: roughly epochs over the whole training set.
+    per_seed_weight_ = p.original.epochs + p.gold.epochs + 3.0;
+    for (const auto& [m, s] : p.methods) per_seed_weight_ += s.epochs + (m == "blindspot" ? s.blindspot_epochs : 0);
+    total_stages_ = opt.seeds * int(2 + p.methods.size() + 1);
+  }
+
+  double weight(const std::string& stage) const {
+    if (stage == "original") return p_.original.epochs;
+    if (stage == "gold") return p_.gold.epochs;
+    if (stage == "metrics") return 3.0;
+    const auto& s = p_.methods.at(stage);
+    return s.epochs + (stage == "blindspot" ? s.blindspot_epochs : 0);
+  }
+
+  // Called after every stage: the progress line, then Ctrl-C and stop_after.
+  void done(const std::string& stage, uint64_t seed, int seed_index, bool cached, double seconds) {
+    ++stage_no_;
+    done_weight_ += weight(stage);
+    if (cached) {
+      ++sum_.stages_cached;
+    } else {
+      ++sum_.stages_run;
+      run_weight_ += weight(stage);
+      run_seconds_ += seconds;
+    }
+    if (opt_.progress) {
+      std::string eta;
+      const double left = per_seed_weight_ * opt_.seeds - done_weight_;
+      if (run_weight_ > 0 && left > 0) eta = fmt::format(", ETA ~{}", clock_text(run_seconds_ / run_weight_ * left));
+      std::fprintf(stderr, "dru: [%d/%d] seed %llu %s: %s (elapsed %s%s)\n", stage_no_, total_stages_,
+                   static_cast<unsigned long long>(seed), display(stage).c_str(),
+                   cached ? "cached" : fmt::format("{:.1f} s", seconds).c_str(), clock_text(since(start_)).c_str(),
+                   eta.c_str());
+    }
+    if (interrupt_flag().load())
+      throw Interrupted(fmt::format("interrupted after the {} stage of seed {}: finished stages are saved in {}; run "
+                                    "the same command again to continue",
+                                    display(stage), seed, sum_.out));
+    if (seed_index == 0 && stage == opt_.stop_after)
+      throw Interrupted(fmt::format("stopped after the {} stage of seed {} (--stop-after); finished stages are saved in {}",
+                                    display(stage), seed, sum_.out));
+  }
+
+ private:
+  const ExperimentOptions& opt_;
+  const Preset& p_;
+  ExperimentSummary& sum_;
+  Clock::time_point start_ = Clock::now();
+  double per_seed_weight_ = 0, done_weight_ = 0, run_weight_ = 0, run_seconds_ = 0;
+  int stage_no_ = 0, total_stages_ = 0;
+};
+
+struct ModelStage {
+  std::string name, key;
+  std::unique_ptr<Model> model;
+  double seconds = 0;
+  nlohmann::json epochs;
+};
+
+// Loads the finished stage `name` when its key matches; otherwise runs it and saves it.
+ModelStage model_stage(const fs::path& dir, const std::string& name, const std::string& key, const Task& task,
+                       bool fresh, const nlohmann::json& settings, const std::function<MethodResult()>& run,
+                       bool* cached) {
+  ModelStage st;
+  st.name = name;
+  st.key = key;
+  const fs::path json_path = dir / (name + ".json"), weights = dir / (name + ".safetensors");
+  if (!fresh) {
+    auto j = read_json(json_path);
+    if (j && j->value("key", "") == key && fs::exists(weights)) {
+      st.model = fresh_model(task, 0);
+      st.model->load_state_dict(load_safetensors(weights.string()).tensors);
+      st.seconds = j->at("seconds").get<double>();
+      st.epochs = j->value("epochs", nlohmann::json::array());
+      *cached = true;
+      return st;
+    }
+  }
+  *cached = false;
+  const auto t0 = Clock::now();
+  MethodResult r = run();
+  st.seconds = r.seconds > 0 ? r.seconds : since(t0);
+  st.model = std::move(r.model);
+  st.epochs = epochs_json(r.fit);
+  TensorFile f;
+  f.tensors = st.model->state_dict();
+  f.metadata = {{"stage", name}, {"key", key}};
+  save_safetensors(weights.string(), f);  // weights first: the JSON marks the stage finished
+  nlohmann::json j{{"stage", name}, {"key", key}, {"seconds", st.seconds}, {"settings", settings}, {"epochs", st.epochs}};
+  write_file_atomic(json_path.string(), j.dump(2) + "\n");
+  return st;
+}
+
+// The point targets of s (y (N, 1) as is; electricity (N, H): the mean over the horizon), the units
+// point_predictions uses.
+std::vector<double> point_targets(const Samples& s) {
+  std::vector<double> y = s.y.to_vector();
+  if (s.y.ndim() < 2 || s.y.size(1) == 1) return y;
+  const int64_t n = s.y.size(0), h = s.y.size(1);
+  std::vector<double> out(size_t(n), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t t = 0; t < h; ++t) out[size_t(i)] += y[size_t(i * h + t)] / double(h);
+  return out;
+}
+
+std::string slug(const std::string& stage) { return stage == "gold" ? "retrain" : stage; }
+
+// The metrics stage of one seed: every model against the gold one (PAPER.md §4). Writes metrics.json
+// and predictions/*.npy (training forget set, in sample order) and returns the rows.
+std::vector<ModelMetrics> metrics_stage(const fs::path& dir, const std::string& key, const Task& task, const Preset& p,
+                                        double ain_lr, uint64_t seed, std::vector<ModelStage>& models, bool fresh,
+                                        bool* cached) {
+  const fs::path json_path = dir / "metrics.json";
+  if (!fresh) {
+    auto j = read_json(json_path);
+    if (j && j->value("key", "") == key) {
+      std::vector<ModelMetrics> rows;
+      for (const auto& r : j->at("rows")) rows.push_back(metrics_from_json(r));
+      *cached = true;
+      return rows;
+    }
+  }
+  *cached = false;
+  fs::create_directories(dir / "predictions");
+  Model& original = *models[0].model;
+  Model& gold = *models[1].model;
+  const double gold_seconds = models[1].seconds;
+  const std::vector<double> gold_pred = predict(gold, task, task.train.forget);
+  write_npy((dir / "predictions" / "targets.npy").string(), point_targets(task.train.forget));
+  // AIN: the target is (1 + alpha) x the original's validation forget loss; the gold model's step count
+  // is measured once (on a copy inside relearn_steps) and shared by every method.
+  const double target = (1 + p.ain_alpha) * evaluate(original, task, task.val.forget);
+  const int64_t gold_steps = relearn_steps(task, gold, target, ain_lr, p.ain_max_epochs);
+  const int64_t cap = int64_t(p.ain_max_epochs) * ((task.data.train.size() + task.batch - 1) / task.batch);
+  std::vector<ModelMetrics> rows;
+  for (auto& st : models) {
+    Model& m = *st.model;
+    ModelMetrics r;
+    r.method = display(st.name);
+    r.retain_loss = evaluate(m, task, task.test.retain);
+    r.forget_loss = evaluate(m, task, task.test.forget);
+    const std::vector<double> pred = st.name == "gold" ? gold_pred : predict(m, task, task.train.forget);
+    write_npy((dir / "predictions" / (slug(st.name) + ".npy")).string(), pred);
+    r.w1 = wasserstein1(pred, gold_pred);
+    MiaResult mia = membership_attack(m, task, p.mia_samples, seed);
+    r.mia_forget = mia.forget;
+    r.mia_train = mia.train;
+    r.mia_test = mia.test;
+    if (st.name != "original") {
+      r.has_ain = true;
+      r.ain_gold_steps = gold_steps;
+      r.ain_steps = st.name == "gold" ? gold_steps : relearn_steps(task, m, target, ain_lr, p.ain_max_epochs);
+      r.ain = double(r.ain_steps) / double(gold_steps);
+      r.ain_floor = r.ain_steps == 1 && gold_steps == 1;
+      r.ain_cap = cap;
+    }
+    r.seconds = st.seconds;
+    r.speedup = st.seconds > 0 ? gold_seconds / st.seconds : 0;
+    rows.push_back(r);
+  }
+  nlohmann::json j{{"stage", "metrics"}, {"key", key}, {"rows", nlohmann::json::array()}};
+  for (const auto& r : rows) j["rows"].push_back(metrics_to_json(r));
+  write_file_atomic(json_path.string(), j.dump(2) + "\n");
+  return rows;
+}
+
+// The plots: relative prediction difference density per model (pooled over seeds, PAPER.md §4.5) and
+// the training curves of the original and gold models (first seed).
+void write_plots(const fs::path& out, const Preset& p, const std::vector<uint64_t>& seeds,
+                 const std::vector<std::string>& stages, ExperimentSummary& sum) {
+  const double lo = 0, hi = 2;
+  const int bins = 40;
+  std::vector<Curve> curves;
+  for (const auto& stage : stages) {
+    if (stage == "gold") continue;
+    std::vector<double> rel;
+    for (uint64_t s : seeds) {
+      const fs::path pd = out / fmt::format("seed{}", s) / "predictions";
+      std::vector<double> y = read_npy((pd / "targets.npy").string());
+      std::vector<double> g = read_npy((pd / "retrain.npy").string());
+      std::vector<double> m = read_npy((pd / (slug(stage) + ".npy")).string());
+      std::vector<double> r = relative_difference(m, g, y);
+      rel.insert(rel.end(), r.begin(), r.end());
+    }
+    Curve c;
+    c.label = display(stage);
+    c.y = density(rel, lo, hi, bins);
+    for (int b = 0; b < bins; ++b) c.x.push_back(lo + (b + 0.5) * (hi - lo) / bins);
+    curves.push_back(c);
+  }
+  std::string why;
+  if (!plot_curves((out / "relative_difference.png").string(),
+                   fmt::format("{}: relative prediction difference from the retrained model (train forget set)", p.name),
+                   "|pred - retrain| / |y|", "density", curves, &why))
+    sum.plot_notes.push_back("relative_difference.png skipped: " + why);
+
+  std::vector<Curve> train;
+  for (const char* stage : {"original", "gold"}) {
+    auto j = read_json(out / fmt::format("seed{}", seeds.front()) / (std::string(stage) + ".json"));
+    if (!j) continue;
+    Curve t, v;
+    t.label = display(stage) + " train";
+    v.label = display(stage) + " validation";
+    for (const auto& e : j->value("epochs", nlohmann::json::array())) {
+      t.x.push_back(e.at("epoch").get<double>());
+      v.x.push_back(e.at("epoch").get<double>());
+      t.y.push_back(e.at("train_loss").get<double>());
+      v.y.push_back(e.at("val_loss").get<double>());
+    }
+    if (!t.x.empty()) {
+      train.push_back(t);
+      train.push_back(v);
+    }
+  }
+  if (!train.empty() && !plot_curves((out / "training_curves.png").string(),
+                                     fmt::format("{}: training curves (seed {})", p.name, seeds.front()), "epoch",
+                                     std::string(loss_name(p.loss)) + " loss", train, &why))
+    sum.plot_notes.push_back("training_curves.png skipped: " + why);
+}
+
+}  // namespace
+
+// ---- the run ------------------------------------------------------------------------------------
+
+ExperimentSummary run_experiment(const ExperimentOptions& opt) {
+  Preset p = make_preset(opt.preset, opt.quick);
+  if (opt.device == "cuda")
+    DRU_FAIL("--device cuda: the CUDA backend is not built yet; run with --device cpu");
+  if (opt.device != "cpu") throw UsageError(fmt::format("--device '{}': choose cpu or cuda", opt.device));
+  if (opt.seeds < 1) throw UsageError(fmt::format("--seeds {}: need at least 1", opt.seeds));
+  if (opt.resume && opt.fresh) throw UsageError("--resume and --fresh contradict each other: pick one");
+  if (!opt.forget.empty()) p.rule = opt.forget;
+  if (opt.adjust) opt.adjust(p);
+  const std::vector<std::string> stages = [&] {
+    std::vector<std::string> s{"original", "gold"};
+    for (const auto& m : method_names()) s.push_back(m);
+    return s;
+  }();
+  if (!opt.stop_after.empty() && opt.stop_after != "metrics" &&
+      std::find(stages.begin(), stages.end(), opt.stop_after) == stages.end())
+    throw UsageError(fmt::format("--stop-after '{}': not a stage (original, gold, {}, metrics)", opt.stop_after,
+                                 fmt::join(method_names(), ", ")));
+
+  ExperimentSummary sum;
+  sum.out = opt.out.empty() ? "results/" + p.name + (opt.quick ? "-quick" : "") : opt.out;
+  const fs::path out(sum.out);
+
+  ModelConfig cfg;
+  const DataSet data = load_data(p, opt, cfg, !opt.progress);
+  // The rule is checked (and the counts shown) before any training.
+  {
+    DataSet probe = data;
+    ForgetRule rule;
+    try {
+      rule = parse_forget_rule(p.rule, data.label_name);
+    } catch (const Error& e) {
+      throw UsageError(e.what());  // a bad --forget is a usage error (exit 2)
+    }
+    const std::vector<ForgetCounts> counts = count_forget(probe, rule);
+    if (opt.progress) {
+      std::fprintf(stderr, "dru: experiment %s%s on %s, %d seed%s, output %s\n", p.name.c_str(),
+                   opt.quick ? " --quick" : "", opt.device.c_str(), opt.seeds, opt.seeds == 1 ? "" : "s",
+                   sum.out.c_str());
+      std::fprintf(stderr, "dru: data %s; forget %s:", p.data.c_str(), p.rule.c_str());
+      for (const auto& c : counts)
+        std::fprintf(stderr, " %s %lld/%lld", c.split.c_str(), static_cast<long long>(c.forget),
+                     static_cast<long long>(c.total));
+      std::fprintf(stderr, "\ndru: model %s, %s loss, batch %lld; epochs: original %d, retrain %d", p.model.c_str(),
+                   loss_name(p.loss), static_cast<long long>(p.batch), p.original.epochs, p.gold.epochs);
+      for (const auto& m : method_names()) std::fprintf(stderr, ", %s %d", m.c_str(), p.methods.at(m).epochs);
+      std::fprintf(stderr, "; AIN lr %g, cap %d epochs\n", opt.ain_lr, p.ain_max_epochs);
+    }
+  }
+  fs::create_directories(out);
+
+  ResultSet& rs = sum.results;
+  rs.preset = p.name;
+  rs.device = opt.device;
+  rs.rule = p.rule;
+  rs.data = p.data;
+  rs.loss = loss_name(p.loss);
+  rs.quick = opt.quick;
+  rs.ain_lr = opt.ain_lr;
+  rs.settings = preset_json(p);
+  rs.settings["metrics"] = metric_json(p, opt.ain_lr);
+  rs.notes.push_back(
+      "Losses on the test split's retain and forget parts; W1 and the relative difference on the training forget "
+      "set; MIA = fraction of training-forget samples a loss-based RBF SVM calls \"member\" (weak on regression "
+      "losses, PAPER.md §6.21); AIN = relearning steps of the model over the gold model's to reach 1.05 x the "
+      "original's validation forget loss (on copies); time = the stage's wall clock.");
+
+  Runner runner(opt, p, sum);
+  const nlohmann::json base = data_json(p);
+  std::vector<uint64_t> seeds;
+  for (int k = 0; k < opt.seeds; ++k) {
+    const uint64_t seed = opt.first_seed + uint64_t(k);
+    seeds.push_back(seed);
+    const fs::path dir = out / fmt::format("seed{}", seed);
+    fs::create_directories(dir);
+    ModelConfig mc = cfg;
+    mc.seed = seed;
+    const Task task = make_task(data, p.rule, mc, p.loss, p.batch, seed);
+    auto key_of = [&](const std::string& stage, const nlohmann::json& settings, const std::vector<std::string>& inputs) {
+      nlohmann::json j{{"stage", stage}, {"base", base}, {"seed", seed}, {"settings", settings}, {"inputs", inputs}};
+      return hash_hex(j.dump());
+    };
+    // The checkpoint folder carries the stage key, so a changed setting never resumes a stale state.
+    auto with_ckpt = [&](MethodSettings s, const std::string& stage, const std::string& key) {
+      s.quiet = true;
+      if (opt.resume) {
+        s.checkpoint_dir = (dir / (stage + "." + key + ".ckpt")).string();
+        s.resume = true;
+      }
+      return s;
+    };
+    std::vector<ModelStage> models;
+    bool cached = false;
+    {
+      const std::string key = key_of("original", settings_json(p.original), {});
+      const auto s = with_ckpt(p.original, "original", key);
+      models.push_back(model_stage(dir, "original", key, task, opt.fresh,
+                                   settings_json(p.original), [&] { return train_original(task, s); }, &cached));
+      runner.done("original", seed, k, cached, models.back().seconds);
+    }
+    {
+      const std::string key = key_of("gold", settings_json(p.gold), {});
+      const auto s = with_ckpt(p.gold, "gold", key);
+      models.push_back(model_stage(dir, "gold", key, task, opt.fresh,
+                                   settings_json(p.gold), [&] { return retrain(task, s); }, &cached));
+      runner.done("gold", seed, k, cached, models.back().seconds);
+    }
+    for (const auto& m : method_names()) {
+      MethodSettings s = p.methods.at(m);
+      s.quiet = true;
+      const Model& original = *models[0].model;
+      models.push_back(model_stage(dir, m, key_of(m, settings_json(s), {models[0].key}), task, opt.fresh,
+                                   settings_json(s), [&] { return unlearn(m, task, original, s); }, &cached));
+      runner.done(m, seed, k, cached, models.back().seconds);
+    }
+    std::vector<std::string> keys;
+    for (const auto& st : models) keys.push_back(st.key);
+    const auto t0 = Clock::now();
+    SeedResult sr;
+    sr.seed = seed;
+    sr.rows = metrics_stage(dir, key_of("metrics", metric_json(p, opt.ain_lr), keys), task, p, opt.ain_lr, seed,
+                            models, opt.fresh, &cached);
+    rs.seeds.push_back(std::move(sr));
+    runner.done("metrics", seed, k, cached, since(t0));
+  }
+  write_results(out.string(), rs);
+  write_plots(out, p, seeds, stages, sum);
+  return sum;
+}
+
+}  // namespace dru

@@ -1,0 +1,116 @@
+// experiment.h — `dru experiment PRESET`: the paper's whole pipeline as cached stages (DESIGN decision 9).
+//
+//   original ─┬─► each method (finetune, gradient-ascent, gaussian-amnesiac, blindspot) ─┐
+//   gold ─────┴──────────────────────────────────────────────────────────────────────────┴─► metrics ─► report
+//
+// Per seed, each stage writes OUT/seed<S>/<stage>.safetensors (the model's weights) and then
+// OUT/seed<S>/<stage>.json (its key, wall-clock seconds, settings, epoch log), both atomically; the JSON
+// is written last, so a stage counts as finished only when it exists. The metrics stage writes
+// metrics.json and the per-sample predictions on the training forget set (predictions/*.npy). A stage's
+// key is a hash of the preset, its resolved settings, the seed, the forget rule, the data path and
+// sizes, and the keys of the stages it reads; a finished stage whose key matches is loaded instead of run.
+// Reuse is always on (a changed setting changes the key, so stale results are never reused); --fresh
+// ignores every finished stage. --resume also lets the training stages in flight (original, gold)
+// continue from their per-epoch fit checkpoints (OUT/seed<S>/<stage>.<key>.ckpt/). The report stage (results.*
+// and the plots) is cheap and always rewritten from the stages' files.
+//
+// Ctrl-C: the first SIGINT sets a flag; the run stops after the stage in flight has been saved and
+// run_experiment throws Interrupted (dru exits 130). A second SIGINT kills the process as usual.
+//
+// Presets (each with paper settings and a --quick variant; see preset_help()):
+//   stsb-lstm         shipped STS-B + GloVe 100-d, siamese LSTM, forget score<2, MSE (the notebook), batch 256
+//   electricity-lstm  shipped hourly csv (10 customers), quantile LSTM forecaster, forget customer=MT_003
+//   utkface-allcnn    ../shared/data/faces/utkface-5k/labels.csv (or --data), AllCNN 32x32, age<=30, L1
+//   agedb-allcnn      --data agedb.csv with the AgeDB images beside it, AllCNN 32x32, age<=30, L1
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "unlearn/methods.h"
+#include "unlearn/report.h"
+
+namespace dru {
+
+struct Preset {
+  std::string name;
+  std::string dataset;  // "stsb", "electricity", "images"
+  std::string model;    // a model_names() entry
+  std::string rule;
+  LossKind loss = LossKind::l1;
+  int64_t batch = 256;
+  std::string data;     // resolved data path ("" until resolve_data)
+  // Data shaping: subsets (0: the whole split; a seeded subset keeps file order), electricity windows,
+  // image side.
+  int64_t max_train = 0, max_val = 0, max_test = 0;
+  int64_t history = 168, horizon = 24, stride = 1;
+  int image_size = 32;
+  // Stage settings.
+  MethodSettings original, gold;
+  std::map<std::string, MethodSettings> methods;  // by method_names()
+  // Metric settings.
+  int64_t mia_samples = 2000;
+  double ain_alpha = 0.05;
+  int ain_max_epochs = 10;
+};
+
+std::vector<std::string> preset_names();
+// One line per preset: name and what it runs (for --help).
+std::string preset_help();
+// The preset's paper settings, or its --quick variant. Throws UsageError naming the presets when
+// name is unknown.
+Preset make_preset(const std::string& name, bool quick);
+// The resolved settings as JSON (what results.json records and what stage keys hash).
+nlohmann::json preset_json(const Preset& p);
+nlohmann::json settings_json(const MethodSettings& s);
+
+// A usage error (bad preset, flag combination): dru exits 2. Runtime failures are dru::Error (exit 1).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// Thrown when a SIGINT (or stop_after) ended the run after a saved stage: dru exits 130.
+struct Interrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct ExperimentOptions {
+  std::string preset;
+  bool quick = false;
+  std::string device = "cpu";
+  int seeds = 1;
+  uint64_t first_seed = 0;     // seeds first_seed, first_seed + 1, ...
+  std::string out;             // "": results/<preset> (results/<preset>-quick with --quick)
+  bool resume = false;
+  bool fresh = false;
+  std::string forget;          // "": the preset's rule
+  std::string data;            // "": the preset's default
+  double ain_lr = 0.01;        // the notebook's
+  std::string data_root;       // the shipped data folder (<repo>/data); the CLI finds it
+  std::string stop_after;      // stop (as Ctrl-C would) once this stage of the first seed is saved
+  std::function<void(Preset&)> adjust;  // tests shrink a preset here (applied before keys are computed)
+  bool progress = true;        // stage lines on stderr
+};
+
+struct ExperimentSummary {
+  ResultSet results;
+  std::string out;             // the output folder
+  int stages_run = 0, stages_cached = 0;
+  std::vector<std::string> plot_notes;  // why a plot was skipped
+};
+
+// Runs (or loads) every stage and writes the report. Throws UsageError, dru::Error or Interrupted.
+ExperimentSummary run_experiment(const ExperimentOptions& opt);
+
+// The flag the SIGINT handler sets; install_sigint_handler() installs it (the CLI does).
+std::atomic<bool>& interrupt_flag();
+void install_sigint_handler();
+
+// 64-bit FNV-1a of text, as 16 hex digits (stage keys).
+std::string hash_hex(const std::string& text);
+
+}  // namespace dru
