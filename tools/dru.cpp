@@ -175,6 +175,8 @@ int main(int argc, char** argv) {
   experiment->add_option("--data", exp_opt.data,
                          "Data instead of the preset's default (stsb: a folder; electricity: a csv or "
                          "LD2011_2014.txt; images: a labels csv)");
+  experiment->add_flag("--skip-bad", exp_opt.skip_bad,
+                       "Image presets: skip undecodable or missing images (they are listed) instead of stopping");
   experiment->add_option("--ain-lr", exp_opt.ain_lr, "Adam learning rate of the AIN relearning (notebook: 0.01)")
       ->capture_default_str()
       ->check(kPositive);

@@ -90,6 +90,7 @@ struct ExperimentOptions {
   std::string forget;          // "": the preset's rule
   std::string data;            // "": the preset's default
   double ain_lr = 0.01;        // the notebook's
+  bool skip_bad = false;       // images: skip (and list) undecodable files instead of stopping
   std::string data_root;       // the shipped data folder (<repo>/data); the CLI finds it
   std::string stop_after;      // stop (as Ctrl-C would) once this stage of the first seed is saved
   std::function<void(Preset&)> adjust;  // tests shrink a preset here (applied before keys are computed)
