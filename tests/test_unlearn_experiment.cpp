@@ -152,7 +152,8 @@ TEST_CASE("experiment: presets and stage keys") {
     const dru::Preset paper = dru::make_preset(name, false);
     const dru::Preset quick = dru::make_preset(name, true);
     CHECK(paper.original.epochs == 100);
-    CHECK(paper.gold.lr == 0.01);
+    // The paper's rate (PAPER.md §2.2), except BERT-lite, which has no paper run: 1/100 of it.
+    CHECK(paper.gold.lr == (name == "stsb-bertlite" ? 1e-4 : 0.01));
     CHECK(quick.original.epochs < paper.original.epochs);
     CHECK(paper.methods.size() == dru::method_names().size());
     CHECK(dru::preset_json(paper) != dru::preset_json(quick));
@@ -166,7 +167,8 @@ TEST_CASE("experiment: presets and stage keys") {
     CHECK(false);
   } catch (const dru::UsageError& e) {
     CHECK(std::string(e.what()) ==
-          "unknown preset 'mnist-mlp': choose one of stsb-lstm, electricity-lstm, utkface-allcnn, agedb-allcnn");
+          "unknown preset 'mnist-mlp': choose one of stsb-lstm, stsb-bertlite, electricity-lstm, utkface-allcnn, "
+          "agedb-allcnn, agedb-resnet18, imdbwiki-resnet18");
   }
   // FNV-1a 64 known values.
   CHECK(dru::hash_hex("") == "cbf29ce484222325");

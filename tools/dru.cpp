@@ -1,6 +1,7 @@
 // dru.cpp — the command line: `dru info` (version, backends, devices; with --model a model's table),
 // `dru demo` (an MLP on the diabetes table, trained end to end on the CPU engine) and `dru experiment
-// PRESET` (the paper's pipeline as cached stages, unlearn/experiment.h). Exit codes: 0 success, 1 failure, 2 usage
+// PRESET` (the paper's pipeline as cached stages, unlearn/experiment.h), and `dru train`, `dru unlearn`, `dru eval`
+// (its single steps on safetensors checkpoints, tools/steps.h). Exit codes: 0 success, 1 failure, 2 usage
 // error, 130 interrupted. Errors are one line on stderr.
 #include <CLI/CLI.hpp>
 
@@ -14,6 +15,7 @@
 #include "models/model.h"
 #include "tools/dataset_info.h"
 #include "tools/demo.h"
+#include "tools/steps.h"
 #include "unlearn/experiment.h"
 
 namespace {
@@ -184,6 +186,45 @@ int main(int argc, char** argv) {
                          "Stop (exit 130, as Ctrl-C) once this stage of the first seed is saved: original, gold, a "
                          "method name or metrics");
 
+  // Single steps on checkpoints (tools/steps.h).
+  dru::StepOptions train_opt, unlearn_opt, eval_opt;
+  auto* train = app.add_subcommand(
+      "train", "Train a preset's original model (or with --retain-only its retrained gold model) and save it as "
+               "safetensors with the task in its metadata");
+  train->add_option("preset", train_opt.preset, "One of:\n" + dru::preset_help())->required();
+  train->add_flag("--quick", train_opt.quick, "The preset's --quick variant");
+  train->add_option("--data", train_opt.data, "Data instead of the preset's default");
+  train->add_option("--forget", train_opt.forget, "Forget rule instead of the preset's");
+  train->add_flag("--retain-only", train_opt.retain_only, "Train the gold model: fresh, on the retain set only");
+  train->add_option("--epochs", train_opt.epochs, "Epochs instead of the preset's")->check(kPositive);
+  train->add_option("--lr", train_opt.lr, "Adam learning rate instead of the preset's")->check(kPositive);
+  train->add_option("--seed", train_opt.seed, "Seed for data order and initialisation")->capture_default_str();
+  train->add_option("--out", train_opt.out, "The model file to write (.safetensors)")->required();
+  train->add_flag("--quiet", train_opt.quiet, "No per-epoch lines");
+
+  std::string method_list;
+  for (auto& n : dru::method_names()) method_list += (method_list.empty() ? "" : ", ") + n;
+  auto* unlearn_cmd = app.add_subcommand(
+      "unlearn", "Run one unlearning method on an original model from dru train and save the result");
+  unlearn_cmd->add_option("preset", unlearn_opt.preset, "The preset the model was trained for")->required();
+  unlearn_cmd->add_option("--method", unlearn_opt.method, "One of " + method_list)
+      ->required()
+      ->check(CLI::IsMember(dru::method_names()));
+  unlearn_cmd->add_option("--model", unlearn_opt.model, "The original model (from dru train)")->required();
+  unlearn_cmd->add_option("--out", unlearn_opt.out, "The model file to write (.safetensors)")->required();
+  unlearn_cmd->add_option("--epochs", unlearn_opt.epochs, "Epochs instead of the preset's")->check(kPositive);
+  unlearn_cmd->add_option("--lr", unlearn_opt.lr, "Adam learning rate instead of the preset's")->check(kPositive);
+  unlearn_cmd->add_option("--beta", unlearn_opt.beta, "Blindspot's attention-transfer weight (paper: 50)")
+      ->check(CLI::NonNegativeNumber);
+  unlearn_cmd->add_flag("--quiet", unlearn_opt.quiet, "No per-epoch lines");
+
+  auto* eval = app.add_subcommand(
+      "eval", "Print a model's retain and forget test loss; with --gold also the Wasserstein-1 distance to the gold "
+              "model's predictions and the membership-inference fraction on the training forget set");
+  eval->add_option("preset", eval_opt.preset, "The preset the model was trained for")->required();
+  eval->add_option("--model", eval_opt.model, "The model to measure (from dru train or dru unlearn)")->required();
+  eval->add_option("--gold", eval_opt.gold, "The gold model (dru train --retain-only)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -197,7 +238,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (app.get_subcommands().empty()) {
-    std::fprintf(stderr, "dru: a subcommand is required: info, demo or experiment (see dru --help)\n");
+    std::fprintf(stderr, "dru: a subcommand is required: info, demo, experiment, train, unlearn or eval (see dru --help)\n");
     return 2;
   }
   try {
@@ -236,6 +277,20 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "dru: %d stages run, %d reused; results in %s\n", sum.stages_run, sum.stages_cached,
                    sum.out.c_str());
       std::fputs(dru::render_markdown(sum.results).c_str(), stdout);
+      return 0;
+    }
+    if (*train || *unlearn_cmd || *eval) {
+      const std::string root = dru::shipped_path("data");
+      if (*train) {
+        train_opt.data_root = root;
+        dru::run_train_step(train_opt);
+      } else if (*unlearn_cmd) {
+        unlearn_opt.data_root = root;
+        dru::run_unlearn_step(unlearn_opt);
+      } else {
+        eval_opt.data_root = root;
+        dru::run_eval_step(eval_opt);
+      }
       return 0;
     }
   } catch (const dru::UsageError& e) {

@@ -49,11 +49,24 @@ const char* loss_name(LossKind k) {
 
 // What every stage's key shares: the data, the model and the loss.
 nlohmann::json data_json(const Preset& p) {
-  return {{"preset", p.name},        {"dataset", p.dataset},      {"model", p.model},
+  nlohmann::json j = {{"preset", p.name},        {"dataset", p.dataset},      {"model", p.model},
           {"rule", p.rule},          {"loss", loss_name(p.loss)}, {"batch", p.batch},
           {"data", p.data},          {"max_train", p.max_train},  {"max_val", p.max_val},
           {"max_test", p.max_test},  {"history", p.history},      {"horizon", p.horizon},
           {"stride", p.stride},      {"image_size", p.image_size}};
+  // Only the fields a preset uses, so the other presets' keys stay as they were.
+  if (p.model == "resnet18") j["small_stem"] = p.small_stem;
+  if (p.model == "bert-lite") {
+    j["max_len"] = p.max_len;
+    j["vocab_size"] = p.vocab_size;
+    j["layers"] = p.layers;
+    j["hidden"] = p.hidden;
+    j["heads"] = p.heads;
+    j["ffn"] = p.ffn;
+    j["dropout"] = p.dropout;
+    j["tokenizer"] = p.tokenizer_hash;
+  }
+  return j;
 }
 
 nlohmann::json metric_json(const Preset& p, double ain_lr) {
@@ -117,11 +130,37 @@ Samples subset(const Samples& s, int64_t max) {
 
 std::string absolute(const std::string& p) { return fs::absolute(fs::path(p)).lexically_normal().string(); }
 
+}  // namespace
+
 // Resolves p.data and loads the data set; fills the model configuration's data-dependent sizes.
-DataSet load_data(Preset& p, const ExperimentOptions& opt, ModelConfig& cfg, bool quiet) {
+// stsb-tokens: the WordPiece tokenizer is trained on the training split on every run (deterministic,
+// a few seconds) and returned in *tokenizer; its vocabulary's hash goes into the stage keys.
+DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& cfg, bool quiet, Tokenizer* tokenizer) {
   cfg.name = p.model;
   DataSet ds;
-  if (p.dataset == "stsb") {
+  if (p.dataset == "stsb-tokens") {
+    p.data = absolute(opt.data.empty() ? opt.data_root : opt.data);
+    StsbOptions o = StsbOptions::from_root(p.data);
+    if (!fs::exists(o.split_path("train")))
+      throw UsageError(fmt::format(
+          "{}: no STS-B data at {} (expected train_new.tsv there or in its stsb/ folder; pass --data FOLDER)", p.name,
+          p.data));
+    TokenizerOptions to;
+    to.vocab_size = p.vocab_size;
+    *tokenizer = train_stsb_tokenizer(o, to);
+    std::string vocab;
+    for (const auto& t : tokenizer->vocabulary()) vocab += t + "\n";
+    p.tokenizer_hash = hash_hex(vocab);
+    ds = load_stsb_tokens(o, *tokenizer, p.max_len);
+    cfg.vocab = tokenizer->size();
+    cfg.seq_len = p.max_len;
+    cfg.max_positions = std::max<int64_t>(p.max_len, 128);
+    cfg.layers = p.layers;
+    cfg.hidden = p.hidden;
+    cfg.heads = p.heads;
+    cfg.ffn = p.ffn;
+    cfg.dropout = p.dropout;
+  } else if (p.dataset == "stsb") {
     p.data = absolute(opt.data.empty() ? opt.data_root : opt.data);
     StsbOptions o = StsbOptions::from_root(p.data);
     if (!fs::exists(o.split_path("train")))
@@ -148,11 +187,17 @@ DataSet load_data(Preset& p, const ExperimentOptions& opt, ModelConfig& cfg, boo
     cfg.horizon = p.horizon;
   } else {
     if (opt.data.empty()) {
-      if (p.name == "agedb-allcnn")
-        throw UsageError(
-            "agedb-allcnn needs --data PATH/agedb.csv with the AgeDB images beside it: AgeDB is distributed on "
+      if (p.name == "agedb-allcnn" || p.name == "agedb-resnet18")
+        throw UsageError(fmt::format(
+            "{} needs --data PATH/agedb.csv with the AgeDB images beside it: AgeDB is distributed on "
             "request by its authors (https://ibug.doc.ic.ac.uk/resources/agedb/); the split file is "
-            "../shared/data/agedb/agedb.csv");
+            "../shared/data/agedb/agedb.csv",
+            p.name));
+      if (p.name == "imdbwiki-resnet18")
+        throw UsageError(
+            "imdbwiki-resnet18 needs --data PATH/imdbwiki.csv, a csv with path, age and split (train, val, test) "
+            "columns and the IMDB-WIKI face crops (https://data.vision.ee.ethz.ch/cvl/rrothe/imdb-wiki/) at the "
+            "paths it names, relative to the csv");
       p.data = absolute((fs::path(opt.data_root).parent_path().parent_path() / "shared/data/faces/utkface-5k/labels.csv")
                             .string());
     } else {
@@ -168,12 +213,15 @@ DataSet load_data(Preset& p, const ExperimentOptions& opt, ModelConfig& cfg, boo
     o.skip_bad = opt.skip_bad;
     ds = load_face_images(o);
     cfg.image_size = p.image_size;
+    cfg.small_stem = p.small_stem;
   }
   ds.train = subset(ds.train, p.max_train);
   ds.val = subset(ds.val, p.max_val);
   ds.test = subset(ds.test, p.max_test);
   return ds;
 }
+
+namespace {
 
 // ---- stages -------------------------------------------------------------------------------------
 
@@ -467,7 +515,8 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
   const fs::path out(sum.out);
 
   ModelConfig cfg;
-  const DataSet data = load_data(p, opt, cfg, !opt.progress);
+  Tokenizer tokenizer;
+  const DataSet data = load_preset_data(p, opt, cfg, !opt.progress, &tokenizer);
   // The rule is checked (and the counts shown) before any training.
   {
     DataSet probe = data;
@@ -493,6 +542,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
     }
   }
   fs::create_directories(out);
+  if (p.model == "bert-lite") tokenizer.save((out / "tokenizer.txt").string());  // for reference; retrained each run
 
   ResultSet& rs = sum.results;
   rs.preset = p.name;

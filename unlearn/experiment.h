@@ -22,6 +22,9 @@
 //   electricity-lstm  shipped hourly csv (10 customers), quantile LSTM forecaster, forget customer=MT_003
 //   utkface-allcnn    ../shared/data/faces/utkface-5k/labels.csv (or --data), AllCNN 32x32, age<=30, L1
 //   agedb-allcnn      --data agedb.csv with the AgeDB images beside it, AllCNN 32x32, age<=30, L1
+//   stsb-bertlite     shipped STS-B, WordPiece trained on the training split, BERT-lite, score<2, MSE
+//   agedb-resnet18    --data agedb.csv, ResNet-18 (small-image stem) at 32x32, age<=30, L1
+//   imdbwiki-resnet18 --data imdbwiki.csv, ResNet-18 (small-image stem) at 32x32, age<=30, L1
 #pragma once
 
 #include <atomic>
@@ -50,6 +53,12 @@ struct Preset {
   int64_t max_train = 0, max_val = 0, max_test = 0;
   int64_t history = 168, horizon = 24, stride = 1;
   int image_size = 32;
+  bool small_stem = false;  // resnet18: the 3x3 stride-1 stem without max-pool (small images)
+  // bert-lite: tokens per pair, the WordPiece vocabulary to train, the encoder's size.
+  int64_t max_len = 64, vocab_size = 8192;
+  int64_t layers = 4, hidden = 256, heads = 4, ffn = 1024;
+  double dropout = 0.1;
+  std::string tokenizer_hash;  // bert-lite: hash of the trained vocabulary (set by the data loading)
   // Stage settings.
   MethodSettings original, gold;
   std::map<std::string, MethodSettings> methods;  // by method_names()
@@ -96,6 +105,12 @@ struct ExperimentOptions {
   std::function<void(Preset&)> adjust;  // tests shrink a preset here (applied before keys are computed)
   bool progress = true;        // stage lines on stderr
 };
+
+// Resolves p.data from opt.data (or the preset's default under opt.data_root) and loads the data set,
+// filling the model configuration's data-dependent sizes. stsb-tokens presets train their WordPiece
+// tokenizer here and return it in *tokenizer. Missing data is a UsageError naming what to pass.
+class Tokenizer;
+DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& cfg, bool quiet, Tokenizer* tokenizer);
 
 struct ExperimentSummary {
   ResultSet results;

@@ -1,0 +1,202 @@
+// steps.cpp — see steps.h.
+//
+// The data loading mirrors experiment.cpp's (internal) load_data, so a checkpoint from `dru train` is a
+// model of the same task `dru experiment` builds for the preset.
+#include "tools/steps.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+
+#include "data/forget.h"
+#include "data/tokenizer.h"
+#include "engine/check.h"
+#include "engine/checkpoint.h"
+#include "unlearn/experiment.h"
+#include "unlearn/metrics.h"
+
+namespace dru {
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json config_json(const ModelConfig& c) {
+  return {{"name", c.name},         {"seed", c.seed},           {"small_stem", c.small_stem},
+          {"image_size", c.image_size}, {"embed_dim", c.embed_dim}, {"seq_len", c.seq_len},
+          {"lstm_dropout", c.lstm_dropout}, {"customers", c.customers}, {"history", c.history},
+          {"horizon", c.horizon}};
+}
+
+// The task of a preset: its data, model and loss with the given rule ("" = the preset's) and seed.
+Task build_task(Preset& p, const std::string& data, const std::string& rule, const std::string& data_root,
+                uint64_t seed) {
+  if (!rule.empty()) p.rule = rule;
+  ModelConfig cfg;
+  ExperimentOptions eo;
+  eo.data = data;
+  eo.data_root = data_root;
+  Tokenizer tokenizer;  // stsb-bertlite trains its tokenizer while loading
+  DataSet ds = load_preset_data(p, eo, cfg, true, &tokenizer);
+  try {
+    (void)parse_forget_rule(p.rule, ds.label_name);
+  } catch (const Error& e) {
+    throw UsageError(e.what());  // a bad --forget is a usage error (exit 2)
+  }
+  cfg.seed = seed;
+  return make_task(std::move(ds), p.rule, cfg, p.loss, p.batch, seed);
+}
+
+void apply_overrides(MethodSettings& s, const StepOptions& opt) {
+  if (opt.epochs > 0) s.epochs = opt.epochs;
+  if (opt.lr > 0) s.lr = opt.lr;
+  if (opt.beta >= 0) s.beta = opt.beta;
+  s.quiet = opt.quiet;
+}
+
+void save_model(const std::string& path, const Model& m, std::map<std::string, std::string> meta) {
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) fs::create_directories(parent);
+  TensorFile f;
+  f.tensors = m.state_dict();
+  f.metadata = std::move(meta);
+  save_safetensors(path, f);
+}
+
+std::map<std::string, std::string> task_metadata(const Preset& p, bool quick, const Task& task) {
+  return {{"format", "dru-step-1"},
+          {"preset", p.name},
+          {"quick", quick ? "true" : "false"},
+          {"data", p.data},
+          {"rule", p.rule},
+          {"seed", std::to_string(task.seed)},
+          {"model_config", config_json(task.model).dump()}};
+}
+
+// A checkpoint written by `dru train` or `dru unlearn`, with the task its metadata describes.
+struct Loaded {
+  TensorFile file;
+  Preset preset;
+  bool quick = false;
+  Task task;
+  std::unique_ptr<Model> model;
+};
+
+std::string meta_or_fail(const TensorFile& f, const std::string& path, const std::string& key) {
+  auto it = f.metadata.find(key);
+  if (it == f.metadata.end())
+    throw UsageError(fmt::format("{}: not a dru train/unlearn checkpoint (no '{}' in its metadata)", path, key));
+  return it->second;
+}
+
+TensorFile read_checkpoint(const std::string& path, const std::string& flag, const std::string& preset) {
+  if (path.empty()) throw UsageError(fmt::format("{} is required", flag));
+  if (!fs::is_regular_file(path)) throw UsageError(fmt::format("{} {}: no such file", flag, path));
+  TensorFile f = load_safetensors(path);
+  const std::string p = meta_or_fail(f, path, "preset");
+  if (p != preset)
+    throw UsageError(fmt::format("{} was trained for preset '{}', not '{}'", path, p, preset));
+  return f;
+}
+
+// Loads `path` for preset; the task is rebuilt from its metadata unless `task` is given (then the file's
+// data, rule, seed and model must match it).
+Loaded load_checkpoint(const std::string& path, const std::string& flag, const StepOptions& opt,
+                       const Task* task = nullptr) {
+  Loaded l;
+  l.file = read_checkpoint(path, flag, opt.preset);
+  const auto& f = l.file;
+  l.quick = meta_or_fail(f, path, "quick") == "true";
+  l.preset = make_preset(opt.preset, l.quick);
+  const std::string data = meta_or_fail(f, path, "data"), rule = meta_or_fail(f, path, "rule");
+  const std::string seed_text = meta_or_fail(f, path, "seed");
+  const std::string cfg_text = meta_or_fail(f, path, "model_config");
+  uint64_t seed = 0;
+  try {
+    seed = std::stoull(seed_text);
+  } catch (const std::exception&) {
+    throw UsageError(fmt::format("{}: bad seed '{}' in its metadata", path, seed_text));
+  }
+  if (task) {
+    if (task->rule.text != rule || task->seed != seed || config_json(task->model).dump() != cfg_text)
+      throw UsageError(fmt::format("{} and {} were trained on different tasks (rule, seed or model differ)", path,
+                                   opt.model));
+    l.preset.data = data;
+    l.preset.rule = rule;
+  } else {
+    l.task = build_task(l.preset, data, rule, opt.data_root, seed);
+    if (config_json(l.task.model).dump() != cfg_text)
+      throw UsageError(fmt::format("{}: its model ({}) does not match preset {} on {} ({})", path, cfg_text,
+                                   opt.preset, data, config_json(l.task.model).dump()));
+    task = &l.task;
+  }
+  l.model = fresh_model(*task, 0);
+  l.model->load_state_dict(f.tensors);
+  return l;
+}
+
+}  // namespace
+
+void run_train_step(const StepOptions& opt) {
+  if (opt.out.empty()) throw UsageError("--out MODEL.safetensors is required");
+  Preset p = make_preset(opt.preset, opt.quick);
+  const Task task = build_task(p, opt.data, opt.forget, opt.data_root, opt.seed);
+  MethodSettings s = opt.retain_only ? p.gold : p.original;
+  apply_overrides(s, opt);
+  const std::string stage = opt.retain_only ? "gold" : "original";
+  if (!opt.quiet)
+    std::fprintf(stderr, "dru: train %s%s (%s model): data %s, forget %s, seed %llu, %d epochs, lr %g\n",
+                 p.name.c_str(), opt.quick ? " --quick" : "", stage.c_str(), p.data.c_str(), p.rule.c_str(),
+                 static_cast<unsigned long long>(opt.seed), s.epochs, s.lr);
+  MethodResult r = opt.retain_only ? retrain(task, s) : train_original(task, s);
+  auto meta = task_metadata(p, opt.quick, task);
+  meta["stage"] = stage;
+  meta["settings"] = settings_json(s).dump();
+  save_model(opt.out, *r.model, meta);
+  std::printf("stage %s\nseconds %.3f\nsaved %s\n", stage.c_str(), r.seconds, opt.out.c_str());
+}
+
+void run_unlearn_step(const StepOptions& opt) {
+  if (opt.out.empty()) throw UsageError("--out UNLEARNED.safetensors is required");
+  const auto names = method_names();
+  if (std::find(names.begin(), names.end(), opt.method) == names.end())
+    throw UsageError(fmt::format("--method '{}': choose one of {}", opt.method, fmt::join(names, ", ")));
+  Loaded l = load_checkpoint(opt.model, "--model", opt);
+  auto it = l.file.metadata.find("stage");
+  if (it != l.file.metadata.end() && it->second != "original")
+    throw UsageError(fmt::format("--model {} is a '{}' model; unlearning starts from an original model", opt.model,
+                                 it->second));
+  MethodSettings s = l.preset.methods.at(opt.method);
+  apply_overrides(s, opt);
+  MethodResult r = unlearn(opt.method, l.task, *l.model, s);
+  auto meta = task_metadata(l.preset, l.quick, l.task);
+  meta["stage"] = opt.method;
+  meta["settings"] = settings_json(s).dump();
+  save_model(opt.out, *r.model, meta);
+  std::printf("stage %s\nseconds %.3f\nsaved %s\n", opt.method.c_str(), r.seconds, opt.out.c_str());
+}
+
+EvalNumbers run_eval_step(const StepOptions& opt) {
+  Loaded l = load_checkpoint(opt.model, "--model", opt);
+  std::optional<Loaded> gold;  // checked before anything is printed
+  if (!opt.gold.empty()) gold.emplace(load_checkpoint(opt.gold, "--gold", opt, &l.task));
+  EvalNumbers e;
+  e.retain_loss = evaluate(*l.model, l.task, l.task.test.retain);
+  e.forget_loss = evaluate(*l.model, l.task, l.task.test.forget);
+  std::printf("retain_test_loss %.6f\nforget_test_loss %.6f\n", e.retain_loss, e.forget_loss);
+  if (gold) {
+    const std::vector<double> pred = predict(*l.model, l.task, l.task.train.forget);
+    const std::vector<double> gpred = predict(*gold->model, l.task, l.task.train.forget);
+    e.has_gold = true;
+    e.w1 = wasserstein1(pred, gpred);
+    e.mia_forget = membership_attack(*l.model, l.task, l.preset.mia_samples, l.task.seed).forget;
+    std::printf("w1_vs_gold %.6f\nmia_forget %.6f\n", e.w1, e.mia_forget);
+  }
+  return e;
+}
+
+}  // namespace dru

@@ -1,0 +1,47 @@
+// steps.h — `dru train`, `dru unlearn` and `dru eval`: the stages of `dru experiment` one at a time, on
+// safetensors checkpoints (issue 6 item 3).
+//
+// A checkpoint written here carries, in its "__metadata__", what rebuilds its task: preset, quick, data
+// (the resolved path), rule, seed, the model configuration as JSON, the stage (original, gold or a method)
+// and its settings as JSON. `unlearn` and `eval` rebuild the task from that metadata, so they take no data
+// flags; the PRESET they are given must be the one the checkpoint was trained for.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace dru {
+
+struct StepOptions {
+  std::string preset;
+  bool quick = false;
+  std::string data;          // train: "" = the preset's default
+  std::string forget;        // train: "" = the preset's rule
+  std::string data_root;     // the shipped data folder (<repo>/data)
+  uint64_t seed = 0;         // train
+  bool retain_only = false;  // train: the gold model (retain set only) instead of the original
+  // Overrides of the preset's settings: 0 (epochs, lr) or a negative beta keeps the preset's.
+  int epochs = 0;
+  double lr = 0;
+  double beta = -1;
+  std::string method;        // unlearn
+  std::string model;         // unlearn, eval: the input checkpoint
+  std::string gold;          // eval: the gold checkpoint ("" = none)
+  std::string out;           // train, unlearn: the output checkpoint
+  bool quiet = false;        // no per-epoch lines
+};
+
+// Each throws UsageError (exit 2) for bad presets, rules, paths, methods and mismatched checkpoints,
+// dru::Error otherwise. Results go to stdout as "name value" lines.
+void run_train_step(const StepOptions& opt);
+void run_unlearn_step(const StepOptions& opt);
+
+struct EvalNumbers {
+  double retain_loss = 0, forget_loss = 0;  // test split
+  bool has_gold = false;
+  double w1 = 0;          // vs the gold model's predictions on the training forget set
+  double mia_forget = 0;  // fraction of training-forget samples the attack calls "member"
+};
+EvalNumbers run_eval_step(const StepOptions& opt);
+
+}  // namespace dru
