@@ -96,6 +96,7 @@ TEST_CASE("report: markdown table of a fixed result set") {
     o.retain_loss = 2 + double(seed);
     o.forget_loss = 1;
     o.w1 = 0.5;
+    o.rel_diff = 0.75;
     o.mia_forget = 0.25;
     o.seconds = 10;
     o.speedup = 0.5;
@@ -104,6 +105,7 @@ TEST_CASE("report: markdown table of a fixed result set") {
     b.retain_loss = 1;
     b.forget_loss = 6 + 2 * double(seed);
     b.w1 = 0.125;
+    b.rel_diff = 0.25 * double(seed + 1);
     b.mia_forget = 0.5;
     b.has_ain = true;
     b.ain = 0.5;
@@ -115,17 +117,18 @@ TEST_CASE("report: markdown table of a fixed result set") {
     r.seeds.push_back(s);
   }
   const std::string md = dru::render_markdown(r);
-  CHECK(md.rfind("| Method | Retain MSE (test) | Forget MSE (test) | W1 to Retrain (train forget) | MIA forget | AIN | "
-                 "AIN steps (unlearned / gold) | Time (s) | Speed-up vs Retrain |\n|---|---|---|---|---|---|---|---|---|\n",
+  CHECK(md.rfind("| Method | Retain MSE (test) | Forget MSE (test) | W1 to Retrain (train forget) | Rel. diff. to "
+                 "Retrain (median) | MIA forget | AIN | AIN steps (unlearned / gold) | Time (s) | Speed-up vs Retrain "
+                 "|\n|---|---|---|---|---|---|---|---|---|---|\n",
                  0) == 0);
-  CHECK(md.find("| Original | 2.5000 ± 0.7071 | 1.0000 ± 0.0000 | 0.5000 ± 0.0000 | 0.250 ± 0.000 | – | – | "
-                "10.0 ± 0.0 | 0.5 ± 0.0x |\n") != std::string::npos);
-  CHECK(md.find("| Blindspot | 1.0000 ± 0.0000 | 7.0000 ± 1.4142 | 0.1250 ± 0.0000 | 0.500 ± 0.000 | 0.500 ± 0.000 | "
-                "1.0 / 2.0 | 1.0 ± 0.0 | 5.0 ± 0.0x |\n") != std::string::npos);
+  CHECK(md.find("| Original | 2.5000 ± 0.7071 | 1.0000 ± 0.0000 | 0.5000 ± 0.0000 | 0.750 ± 0.000 | 0.250 ± 0.000 | – "
+                "| – | 10.0 ± 0.0 | 0.5 ± 0.0x |\n") != std::string::npos);
+  CHECK(md.find("| Blindspot | 1.0000 ± 0.0000 | 7.0000 ± 1.4142 | 0.1250 ± 0.0000 | 0.375 ± 0.177 | 0.500 ± 0.000 | "
+                "0.500 ± 0.000 | 1.0 / 2.0 | 1.0 ± 0.0 | 5.0 ± 0.0x |\n") != std::string::npos);
   CHECK(md.find("2 seeds (mean ± sd), preset stsb-lstm --quick, forget score<2") != std::string::npos);
   CHECK(md.find("floor") == std::string::npos);  // no AIN at the floor
   const std::string csv = dru::render_csv(r);
-  CHECK(csv.find("\n1,Blindspot,1,8,0.125,0.5,0,0,0.5,1,2,0,0,1,5\n") != std::string::npos);
+  CHECK(csv.find("\n1,Blindspot,1,8,0.125,0.5,0.5,0,0,0.5,1,2,0,0,1,5\n") != std::string::npos);
   const nlohmann::json j = dru::to_json(r);
   CHECK(j["summary"]["Blindspot"]["forget_loss"]["mean"].get<double>() == 7.0);
   CHECK(j["runs"].size() == 2);
@@ -133,7 +136,7 @@ TEST_CASE("report: markdown table of a fixed result set") {
   r.seeds.resize(1);
   r.seeds[0].rows[1].ain_floor = true;
   const std::string one = dru::render_markdown(r);
-  CHECK(one.find("| Blindspot | 1.0000 | 6.0000 | 0.1250 | 0.500 | 0.500* | 1 / 2 | 1.0 | 5.0x |") != std::string::npos);
+  CHECK(one.find("| Blindspot | 1.0000 | 6.0000 | 0.1250 | 0.250 | 0.500 | 0.500* | 1 / 2 | 1.0 | 5.0x |") != std::string::npos);
   CHECK(one.find("(the floor)") != std::string::npos);
 }
 

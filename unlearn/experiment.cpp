@@ -70,8 +70,10 @@ nlohmann::json data_json(const Preset& p) {
 }
 
 nlohmann::json metric_json(const Preset& p, double ain_lr) {
-  return {{"mia_samples", p.mia_samples}, {"ain_alpha", p.ain_alpha}, {"ain_max_epochs", p.ain_max_epochs},
-          {"ain_lr", ain_lr}};
+  // "version" changes whenever the metrics stage computes something new, so older cached results
+  // are recomputed rather than read with the new field missing (2: the relative-difference median).
+  return {{"version", 2},           {"mia_samples", p.mia_samples}, {"ain_alpha", p.ain_alpha},
+          {"ain_max_epochs", p.ain_max_epochs}, {"ain_lr", ain_lr}};
 }
 
 }  // namespace
@@ -362,6 +364,12 @@ ModelStage model_stage(const fs::path& dir, const std::string& name, const std::
 
 // The point targets of s (y (N, 1) as is; electricity (N, H): the mean over the horizon), the units
 // point_predictions uses.
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
 std::vector<double> point_targets(const Samples& s) {
   std::vector<double> y = s.y.to_vector();
   if (s.y.ndim() < 2 || s.y.size(1) == 1) return y;
@@ -401,6 +409,7 @@ std::vector<ModelMetrics> metrics_stage(const fs::path& dir, const std::string& 
   const double target = (1 + p.ain_alpha) * evaluate(original, task, task.val.forget);
   const int64_t gold_steps = relearn_steps(task, gold, target, ain_lr, p.ain_max_epochs);
   const int64_t cap = int64_t(p.ain_max_epochs) * ((task.data.train.size() + task.batch - 1) / task.batch);
+  const std::vector<double> forget_targets = point_targets(task.train.forget);
   std::vector<ModelMetrics> rows;
   for (auto& st : models) {
     Model& m = *st.model;
@@ -411,6 +420,7 @@ std::vector<ModelMetrics> metrics_stage(const fs::path& dir, const std::string& 
     const std::vector<double> pred = st.name == "gold" ? gold_pred : predict(m, task, task.train.forget);
     write_npy((dir / "predictions" / (slug(st.name) + ".npy")).string(), pred);
     r.w1 = wasserstein1(pred, gold_pred);
+    r.rel_diff = median(relative_difference(pred, gold_pred, forget_targets));
     MiaResult mia = membership_attack(m, task, p.mia_samples, seed);
     r.mia_forget = mia.forget;
     r.mia_train = mia.train;

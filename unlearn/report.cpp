@@ -19,7 +19,8 @@ namespace dru {
 
 nlohmann::json metrics_to_json(const ModelMetrics& m) {
   nlohmann::json j{{"method", m.method},         {"retain_loss", m.retain_loss}, {"forget_loss", m.forget_loss},
-                   {"wasserstein", m.w1},        {"mia_forget", m.mia_forget},   {"mia_train", m.mia_train},
+                   {"wasserstein", m.w1},        {"rel_diff_median", m.rel_diff},
+                   {"mia_forget", m.mia_forget}, {"mia_train", m.mia_train},
                    {"mia_test", m.mia_test},     {"seconds", m.seconds},         {"speedup", m.speedup}};
   if (m.has_ain)
     j["ain"] = {{"ain", m.ain},       {"steps", m.ain_steps}, {"gold_steps", m.ain_gold_steps},
@@ -33,6 +34,7 @@ ModelMetrics metrics_from_json(const nlohmann::json& j) {
   m.retain_loss = j.at("retain_loss").get<double>();
   m.forget_loss = j.at("forget_loss").get<double>();
   m.w1 = j.at("wasserstein").get<double>();
+  m.rel_diff = j.value("rel_diff_median", 0.0);
   m.mia_forget = j.at("mia_forget").get<double>();
   m.mia_train = j.at("mia_train").get<double>();
   m.mia_test = j.at("mia_test").get<double>();
@@ -97,6 +99,7 @@ nlohmann::json to_json(const ResultSet& r) {
     nlohmann::json e{{"retain_loss", ms(stat(rows, [](auto& m) { return m.retain_loss; }))},
                      {"forget_loss", ms(stat(rows, [](auto& m) { return m.forget_loss; }))},
                      {"wasserstein", ms(stat(rows, [](auto& m) { return m.w1; }))},
+                     {"rel_diff_median", ms(stat(rows, [](auto& m) { return m.rel_diff; }))},
                      {"mia_forget", ms(stat(rows, [](auto& m) { return m.mia_forget; }))},
                      {"seconds", ms(stat(rows, [](auto& m) { return m.seconds; }))},
                      {"speedup", ms(stat(rows, [](auto& m) { return m.speedup; }))}};
@@ -130,10 +133,10 @@ std::string format_mean_sd(const MeanSd& m, int precision) {
 std::string render_markdown(const ResultSet& r) {
   const std::string& L = r.loss;
   std::string out = fmt::format(
-      "| Method | Retain {} (test) | Forget {} (test) | W1 to Retrain (train forget) | MIA forget | AIN | "
-      "AIN steps (unlearned / gold) | Time (s) | Speed-up vs Retrain |\n",
+      "| Method | Retain {} (test) | Forget {} (test) | W1 to Retrain (train forget) | Rel. diff. to Retrain "
+      "(median) | MIA forget | AIN | AIN steps (unlearned / gold) | Time (s) | Speed-up vs Retrain |\n",
       L, L);
-  out += "|---|---|---|---|---|---|---|---|---|\n";
+  out += "|---|---|---|---|---|---|---|---|---|---|\n";
   bool any_floor = false;
   for (const auto& [name, rows] : by_method(r)) {
     std::string ain = "–", steps = "–";
@@ -147,10 +150,11 @@ std::string render_markdown(const ResultSet& r) {
       steps = rows.size() == 1 ? fmt::format("{} / {}", rows.front()->ain_steps, rows.front()->ain_gold_steps)
                                : fmt::format("{:.1f} / {:.1f}", u.mean, g.mean);
     }
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", name,
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", name,
                        format_mean_sd(stat(rows, [](auto& m) { return m.retain_loss; }), 4),
                        format_mean_sd(stat(rows, [](auto& m) { return m.forget_loss; }), 4),
                        format_mean_sd(stat(rows, [](auto& m) { return m.w1; }), 4),
+                       format_mean_sd(stat(rows, [](auto& m) { return m.rel_diff; }), 3),
                        format_mean_sd(stat(rows, [](auto& m) { return m.mia_forget; }), 3), ain, steps,
                        format_mean_sd(stat(rows, [](auto& m) { return m.seconds; }), 1),
                        format_mean_sd(stat(rows, [](auto& m) { return m.speedup; }), 1) + "x");
@@ -167,16 +171,17 @@ std::string render_markdown(const ResultSet& r) {
 
 std::string render_csv(const ResultSet& r) {
   std::string out =
-      "seed,method,retain_loss,forget_loss,wasserstein,mia_forget,mia_train,mia_test,ain,ain_steps,ain_gold_steps,"
+      "seed,method,retain_loss,forget_loss,wasserstein,rel_diff_median,mia_forget,mia_train,mia_test,ain,ain_steps,"
+      "ain_gold_steps,"
       "ain_cap,ain_floor,seconds,speedup\n";
   for (const auto& s : r.seeds)
     for (const auto& m : s.rows) {
       std::string ain = m.has_ain ? fmt::format("{:.17g},{},{},{},{}", m.ain, m.ain_steps, m.ain_gold_steps,
                                                 m.ain_cap, m.ain_floor ? 1 : 0)
                                   : ",,,,";
-      out += fmt::format("{},{},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{},{:.17g},{:.17g}\n", s.seed,
-                         m.method, m.retain_loss, m.forget_loss, m.w1, m.mia_forget, m.mia_train, m.mia_test, ain,
-                         m.seconds, m.speedup);
+      out += fmt::format("{},{},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{},{:.17g},{:.17g}\n",
+                         s.seed, m.method, m.retain_loss, m.forget_loss, m.w1, m.rel_diff, m.mia_forget, m.mia_train,
+                         m.mia_test, ain, m.seconds, m.speedup);
     }
   return out;
 }

@@ -21,6 +21,7 @@ struct ModelMetrics {
   std::string method;                // display name: Original, Retrain, Finetune, Gradient ascent, ...
   double retain_loss = 0, forget_loss = 0;  // test retain / test forget
   double w1 = 0;                     // Wasserstein-1 to the gold model's predictions on the train forget set
+  double rel_diff = 0;               // median of |pred - gold| / |y| on the train forget set (PAPER.md §4.5)
   double mia_forget = 0, mia_train = 0, mia_test = 0;
   bool has_ain = false;              // the unlearning methods (and Retrain, 1 by definition)
   double ain = 0;
