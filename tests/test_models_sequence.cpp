@@ -15,13 +15,13 @@
 #include "engine/optim.h"
 #include "models/forecaster.h"
 #include "models/stsb_lstm.h"
-#include "tests/sequence_slices.h"
+#include "data/electricity.h"
+#include "data/stsb.h"
 
 using namespace dru;
 
 namespace {
 
-const std::string kData = std::string(DRU_SOURCE_DIR) + "/../shared/data";
 
 nlohmann::json load_fixture(const std::string& name) {
   std::string path = std::string(DRU_SOURCE_DIR) + "/tests/fixtures/" + name;
@@ -341,41 +341,18 @@ TEST_CASE("sequence models: bad inputs throw naming the model and the shapes") {
   CHECK_THROWS_WITH_AS(e->forward(ein, Mode::eval), doctest::Contains("needs past features"), Error);
 }
 
-TEST_CASE("sequence slices: tokens and embeddings follow the paper rules") {
-  CHECK(test::tokenize("A man's DOG, 2 cats!") == std::vector<std::string>{"a", "man", "s", "dog", "cats"});
-  test::WordVectors wv;
-  wv.dim = 2;
-  wv.vectors["dog"] = {1, 2};
-  wv.vectors["cat"] = {3, 6};
-  // Pre-padded to 4 steps; the unknown "zebra" takes the mean of the known vectors.
-  CHECK(test::embed_sentence({"dog", "zebra", "cat"}, wv, 4) == std::vector<float>{0, 0, 1, 2, 2, 4, 3, 6});
-  // Truncated to the first 2 tokens; with none known, unknown tokens are zeros.
-  CHECK(test::embed_sentence({"zebra", "okapi", "dog"}, wv, 2) == std::vector<float>{0, 0, 0, 0});
-}
-
 TEST_CASE("stsb-lstm: training loss falls on real STS-B pairs with GloVe 100-d") {
-  const std::string tsv = kData + "/stsb/train_new.tsv", glove = kData + "/glove/glove.6B.100d.stsb_vocab.txt.gz";
-  if (!std::filesystem::exists(tsv) || !std::filesystem::exists(glove)) {
-    MESSAGE("skipped: " << tsv << " or " << glove << " is absent");
-    return;
-  }
+  // The shipped STS-B and GloVe 100-d through the data library's loader (the paper's cleaning and
+  // unknown-word rule); the file is sorted by score, so take 256 pairs spread evenly over it.
   auto t0 = std::chrono::steady_clock::now();
-  const int64_t rows = 256, steps = 10, batch = 32;
-  // The file is sorted by score: take 256 pairs spread evenly over it.
-  std::vector<test::StsbPair> all = test::read_stsb_pairs(tsv, SIZE_MAX);
-  REQUIRE(int64_t(all.size()) >= rows);
-  test::WordVectors wv = test::read_glove(glove);
-  REQUIRE(wv.dim == 100);
-  std::vector<float> s1, s2, scores;
-  for (int64_t i = 0; i < rows; ++i) {
-    const test::StsbPair& p = all[size_t(i * int64_t(all.size()) / rows)];
-    for (float v : test::embed_sentence(test::tokenize(p.sentence1), wv, steps)) s1.push_back(v);
-    for (float v : test::embed_sentence(test::tokenize(p.sentence2), wv, steps)) s2.push_back(v);
-    scores.push_back(float(p.score));
-  }
-  Tensor x1 = Tensor::from(s1, Shape{rows, steps, 100}), x2 = Tensor::from(s2, Shape{rows, steps, 100});
-  Tensor y = Tensor::from(scores, Shape{rows, 1});
-  MESSAGE("read " << all.size() << " pairs (using " << rows << ") and " << wv.vectors.size() << " word vectors in " << seconds_since(t0) << " s");
+  const int64_t rows = 256, batch = 32;
+  DataSet ds = load_stsb_vectors(StsbOptions::from_root(std::string(DRU_SOURCE_DIR) + "/data"));
+  std::vector<int64_t> pick;
+  for (int64_t i = 0; i < rows; ++i) pick.push_back(i * ds.train.size() / rows);
+  Samples slice = ds.train.select(pick);
+  REQUIRE(slice.x.size(2) == 100);
+  const Tensor &x1 = slice.x, &x2 = slice.x2, &y = slice.y;
+  MESSAGE("loaded " << ds.train.size() << " training pairs (using " << rows << ") in " << seconds_since(t0) << " s");
 
   ModelConfig cfg = stsb_config(100);
   auto model = make_model(cfg);
@@ -402,21 +379,21 @@ TEST_CASE("stsb-lstm: training loss falls on real STS-B pairs with GloVe 100-d")
 }
 
 TEST_CASE("electricity-lstm: training quantile loss falls on real hourly load") {
-  const std::string csv = kData + "/electricity/ld2011_2014_mt001-010_hourly.csv";
-  if (!std::filesystem::exists(csv)) {
-    MESSAGE("skipped: " << csv << " is absent");
-    return;
-  }
+  const std::string csv = std::string(DRU_SOURCE_DIR) + "/data/electricity/ld2011_2014_mt001-010_hourly.csv";
   auto t0 = std::chrono::steady_clock::now();
-  test::ElectricitySeries series = test::read_electricity(csv);
-  REQUIRE(series.load.size() == 10);
-  REQUIRE(series.hour.size() == 6000);
-  CHECK(series.weekday[0] == 2);  // 2014-01-01 was a Wednesday
-  CHECK(series.hour[25] == 1);
+  // 256 seeded random training windows through the data library's loader (standardised load, hour of
+  // day, day of week; the paper's split).
   ModelConfig cfg = electricity_config();
-  Generator gen(7);
   const int64_t windows = 256, batch = 16;
-  test::ForecastWindows data = test::electricity_windows(series, windows, cfg.history, cfg.horizon, gen);
+  ElectricityOptions eo;
+  eo.path = csv;
+  eo.max_train = windows;
+  eo.seed = 7;
+  DataSet ds = load_electricity(eo);
+  REQUIRE(ds.train.size() == windows);
+  struct {
+    Tensor x, ids, target;
+  } data{ds.train.x, ds.train.x2, ds.train.y};
 
   auto model = make_model(cfg);
   ParamArena arena;
