@@ -15,7 +15,9 @@
 #include "engine/optim.h"
 #include "models/allcnn.h"
 #include "models/resnet.h"
-#include "tests/image_slice.h"
+#include "data/augment.h"
+#include "data/images.h"
+#include "tests/temp_dir.h"
 
 using namespace dru;
 
@@ -217,10 +219,35 @@ void check_all_parameters_get_gradients(Model& model, int64_t n) {
   CHECK(missing == 0);
 }
 
+// The first n UTKFace images through the data library (decode, area resize to S, normalise to [-1, 1]):
+// a label csv of those rows is written to a temporary folder and loaded without a cache.
+struct FaceSlice {
+  Tensor x;    // (n, 3, S, S) f32
+  Tensor age;  // (n, 1) f32
+};
+FaceSlice load_face_slice(int64_t n, int size) {
+  std::vector<FaceRow> rows = read_face_csv(kFaces + "/labels.csv");
+  REQUIRE(int64_t(rows.size()) >= n);
+  test::TempDir dir("face_slice");
+  {
+    std::ofstream csv(dir.file("slice.csv"));
+    csv << "path,age,split\n";
+    for (int64_t i = 0; i < n; ++i) csv << rows[size_t(i)].path << "," << rows[size_t(i)].age << ",train\n";
+  }
+  ImageDataOptions o;
+  o.csv = dir.file("slice.csv");
+  o.image_root = kFaces;
+  o.size = size;
+  o.cache_dir = "";
+  o.quiet = true;
+  DataSet ds = load_face_images(o);
+  return {augment_images(ds.train.x, false, 0, 0), ds.train.y};
+}
+
 // Adam steps (lr 1e-3, L1 on age in years) cycling through the slice in batches; the mean loss of the
 // last `window` steps must be below `ratio` times the first window's. Both windows start at the same
 // batch of the cycle, so they average the same images.
-void check_loss_falls(Model& model, const test::ImageSlice& data, int64_t batch, int steps, int window, double ratio) {
+void check_loss_falls(Model& model, const FaceSlice& data, int64_t batch, int steps, int window, double ratio) {
   const int64_t n = data.x.size(0);
   REQUIRE((steps - window) * batch % n == 0);
   ParamArena arena;
@@ -357,7 +384,7 @@ TEST_CASE("allcnn: inputs that are not 32x32 RGB images are rejected") {
 
 TEST_CASE("allcnn: training loss falls on UTKFace images") {
   if (!faces_present()) return;
-  test::ImageSlice data = test::load_image_slice(kFaces, 64, 32);
+  FaceSlice data = load_face_slice(64, 32);
   CHECK(data.x.shape() == Shape{64, 3, 32, 32});
   auto model = build("allcnn");
   // The prediction starts near 0 and the mean age is about 33: at lr 1e-3 Adam lifts it only a few
@@ -503,7 +530,7 @@ TEST_CASE("resnet18: inputs that are not RGB image batches are rejected") {
 
 TEST_CASE("resnet18: small-stem training loss falls on UTKFace images") {
   if (!faces_present()) return;
-  test::ImageSlice data = test::load_image_slice(kFaces, 64, 32);
+  FaceSlice data = load_face_slice(64, 32);
   auto model = build("resnet18", DType::f32, true);
   check_loss_falls(*model, data, 8, 24, 8, 0.85);  // fewer, smaller steps: a step costs about twice AllCNN's
 }
