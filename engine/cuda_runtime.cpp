@@ -1,63 +1,199 @@
 // cuda_runtime.cpp — see cuda_runtime.h. Built with or without the CUDA toolkit.
 #include "engine/cuda_runtime.h"
 
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "engine/cuda/api.h"
+
 #ifdef DRU_HAVE_CUDA
-#include <cuda_runtime_api.h>
+#include "engine/cuda/common.cuh"
 #endif
 
 namespace dru::cuda {
 
+void not_built() { DRU_FAIL("this build of dru has no CUDA backend; rebuild where the CUDA toolkit exists"); }
+
 #ifdef DRU_HAVE_CUDA
 
-#define CUDA_CHECK(call)                                                                      \
-  do {                                                                                        \
-    cudaError_t err_ = (call);                                                                \
-    DRU_CHECK(err_ == cudaSuccess, "CUDA error {} ({}) in {}", int(err_), cudaGetErrorString(err_), #call); \
-  } while (0)
+void fail_call(const char* lib, int code, const char* text, const char* call, const char* file, int line) {
+  fail_at(file, line, fmt::format("{} error {} ({}) in {}", lib, code, text ? text : "?", call));
+}
+
+namespace {
+
+std::atomic<int64_t> g_syncs{0};
+std::atomic<bool> g_tf32{false};
+std::once_flag g_tf32_env_once;
+
+// Everything the process creates once: the stream, the library handles, the workspace.
+struct Context {
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+#ifdef DRU_HAVE_CUDNN
+  cudnnHandle_t cudnn = nullptr;
+#endif
+  int sms = 0;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+
+  Context() {
+    DRU_CHECK(device_count() > 0, "CUDA: no GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)");
+    int dev = 0;
+    DRU_CUDA_CHECK(cudaGetDevice(&dev));
+    DRU_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    DRU_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    // Keep freed memory in the pool: the caching allocator.
+    cudaMemPool_t pool;
+    DRU_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, dev));
+    uint64_t keep = UINT64_MAX;
+    DRU_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+    DRU_CUBLAS_CHECK(cublasCreate(&cublas));
+    DRU_CUBLAS_CHECK(cublasSetStream(cublas, stream));
+#ifdef DRU_HAVE_CUDNN
+    cudnnStatus_t st = cudnnCreate(&cudnn);
+    if (st != CUDNN_STATUS_SUCCESS) fail_call("cuDNN", int(st), cudnnGetErrorString(st), "cudnnCreate", __FILE__, __LINE__);
+    st = cudnnSetStream(cudnn, stream);
+    if (st != CUDNN_STATUS_SUCCESS) fail_call("cuDNN", int(st), cudnnGetErrorString(st), "cudnnSetStream", __FILE__, __LINE__);
+#endif
+  }
+  // Handles and the stream are left to the driver's teardown at exit: destroying them from a static
+  // destructor can run after the CUDA runtime has shut down.
+};
+
+Context& ctx() {
+  static Context c;
+  return c;
+}
+
+}  // namespace
+
+cudaStream_t stream() { return ctx().stream; }
+
+cublasHandle_t cublas() {
+  Context& c = ctx();
+  DRU_CUBLAS_CHECK(cublasSetMathMode(c.cublas, tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  return c.cublas;
+}
+
+#ifdef DRU_HAVE_CUDNN
+cudnnHandle_t cudnn() { return ctx().cudnn; }
+#endif
+
+int sm_count() { return ctx().sms; }
+
+void* workspace(size_t bytes) {
+  Context& c = ctx();
+  if (bytes > c.workspace_bytes) {
+    if (c.workspace) DRU_CUDA_CHECK(cudaFreeAsync(c.workspace, c.stream));
+    size_t b = bytes < (1u << 20) ? (1u << 20) : bytes + bytes / 2;
+    DRU_CUDA_CHECK(cudaMallocAsync(&c.workspace, b, c.stream));
+    c.workspace_bytes = b;
+  }
+  return c.workspace;
+}
 
 bool compiled() { return true; }
 
 int device_count() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no driver" error so later calls report their own
-    return 0;
-  }
+  static int n = [] {
+    int k = 0;
+    if (cudaGetDeviceCount(&k) != cudaSuccess) {
+      cudaGetLastError();  // clear the sticky "no driver" error so later calls report their own
+      return 0;
+    }
+    return k;
+  }();
   return n;
 }
 
 std::string device_name(int index) {
   cudaDeviceProp p{};
-  CUDA_CHECK(cudaGetDeviceProperties(&p, index));
+  DRU_CUDA_CHECK(cudaGetDeviceProperties(&p, index));
   return fmt::format("{} (sm_{}{}, {:.1f} GiB)", p.name, p.major, p.minor, double(p.totalGlobalMem) / (1 << 30));
 }
 
 void* malloc_device(size_t bytes) {
   DRU_CHECK(device_count() > 0, "cannot allocate {} bytes on CUDA: no GPU is visible (check the driver and "
-                            "CUDA_VISIBLE_DEVICES)", bytes);
+                                "CUDA_VISIBLE_DEVICES)", bytes);
   void* p = nullptr;
-  CUDA_CHECK(cudaMalloc(&p, bytes ? bytes : 1));
+  cudaError_t e = cudaMallocAsync(&p, bytes ? bytes : 1, stream());
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    DRU_FAIL("CUDA out of memory allocating {:.1f} MiB ({:.1f} of {:.1f} GiB free); use a smaller batch",
+             double(bytes) / (1 << 20), double(free_b) / (1 << 30), double(total_b) / (1 << 30));
+  }
+  DRU_CUDA_CHECK(e);
   return p;
 }
 
-void free_device(void* p) { cudaFree(p); }
+void free_device(void* p) {
+  // Errors are ignored: a tensor freed after the runtime shut down (a static at exit) has nothing to free.
+  if (cudaFreeAsync(p, stream()) != cudaSuccess) cudaGetLastError();
+}
 
 void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
-  cudaMemcpyKind kind = src_dev == Device::cpu ? (dst_dev == Device::cpu ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice)
+  if (bytes == 0) return;
+  if (src_dev == Device::cpu && dst_dev == Device::cpu) {
+    std::memmove(dst, src, bytes);
+    return;
+  }
+  cudaMemcpyKind kind = src_dev == Device::cpu ? cudaMemcpyHostToDevice
                                                : (dst_dev == Device::cpu ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
-  CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
+  DRU_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream()));
+  if (kind == cudaMemcpyDeviceToHost) {
+    DRU_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    g_syncs.fetch_add(1, std::memory_order_relaxed);
+  } else if (kind == cudaMemcpyHostToDevice) {
+    // The host buffer may be freed as soon as we return; pageable sources are staged by the driver
+    // before cudaMemcpyAsync returns, pinned ones are not, so wait for those.
+    cudaPointerAttributes a{};
+    if (cudaPointerGetAttributes(&a, src) == cudaSuccess && a.type == cudaMemoryTypeHost)
+      DRU_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    cudaGetLastError();
+  }
+}
+
+void synchronize() {
+  DRU_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  g_syncs.fetch_add(1, std::memory_order_relaxed);
+}
+
+int64_t host_syncs() { return g_syncs.load(std::memory_order_relaxed); }
+
+void set_tf32(bool on) { g_tf32.store(on); }
+
+bool tf32() {
+  std::call_once(g_tf32_env_once, [] {
+    const char* e = std::getenv("DRU_TF32");
+    if (e && std::strcmp(e, "1") == 0) g_tf32.store(true);
+  });
+  return g_tf32.load();
 }
 
 #else
 
 bool compiled() { return false; }
 int device_count() { return 0; }
-std::string device_name(int) { DRU_FAIL("this build of dru has no CUDA backend; rebuild where the CUDA toolkit exists"); }
+std::string device_name(int) { not_built(); }
 void* malloc_device(size_t) { DRU_FAIL("cannot allocate on CUDA: this build of dru has no CUDA backend"); }
 void free_device(void*) {}
 void copy(void*, Device, const void*, Device, size_t) {
   DRU_FAIL("cannot copy to or from CUDA: this build of dru has no CUDA backend");
 }
+void fill(void*, DType, int64_t, double) { not_built(); }
+void convert(void*, DType, const void*, DType, int64_t) { not_built(); }
+void copy_blocks(void*, int64_t, int64_t, const void*, int64_t, int64_t, int64_t, int64_t, int64_t, size_t) {
+  not_built();
+}
+void synchronize() {}
+int64_t host_syncs() { return 0; }
+void set_tf32(bool) {}
+bool tf32() { return false; }
 
 #endif
 

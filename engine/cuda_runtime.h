@@ -1,11 +1,21 @@
-// cuda_runtime.h — the few CUDA runtime calls the Tensor needs (allocation, copies, device count).
+// cuda_runtime.h — the host side of the CUDA backend, callable from plain C++ (no CUDA headers).
 //
 // Compiled against the CUDA runtime when the build has CUDA (DRU_HAVE_CUDA); otherwise every call
 // that needs a GPU throws a message that says the build has no CUDA. device_count() returns 0
 // where there is no driver or no device ("insufficient driver", error 35, means no GPU here).
+//
+// Execution model (DESIGN decision 5): every kernel, library call and copy of the engine goes to one
+// non-blocking stream per process, created on first use with the cuBLAS and cuDNN handles bound to it.
+// Device memory comes from the driver's stream-ordered pool (cudaMallocAsync) whose release threshold
+// is raised to "never", so freed blocks are cached and reused by later allocations of the step without
+// a round trip to the driver — and allocation stays legal inside CUDA-graph capture.
+// The host waits for the GPU only in synchronize() and in device-to-host copies; both are counted, so
+// a test can assert that a training step makes no host synchronisation.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <string>
 
 #include "engine/tensor.h"
 
@@ -16,6 +26,23 @@ int device_count();
 std::string device_name(int index);  // "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"
 void* malloc_device(size_t bytes);
 void free_device(void* p);
+// Copies on the engine's stream. Device-to-host waits for the copy (and counts as a host sync);
+// host-to-device and device-to-device return once queued (pageable host sources are staged first).
 void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
+// Fills n elements of dtype t at device pointer p with value (converted to t).
+void fill(void* p, DType t, int64_t n, double value);
+// Converts n elements from one dtype to another, both on the device.
+void convert(void* dst, DType dst_t, const void* src, DType src_t, int64_t n);
+// Copies `count` rows of `inner` elements (es bytes each) for each of `outer` blocks between
+// (outer, n_src, inner) and (outer, n_dst, inner) layouts on the device (slice and its backward).
+void copy_blocks(void* dst, int64_t n_dst, int64_t dst_start, const void* src, int64_t n_src, int64_t src_start,
+                 int64_t count, int64_t outer, int64_t inner, size_t es);
+
+void synchronize();          // waits for the engine's stream; counted
+int64_t host_syncs();        // synchronize() calls and device-to-host copies since start
+// TF32 tensor-core math in cuBLAS matrix products and cuDNN convolutions; off by default (and in
+// tests) so results match the CPU to f32 rounding. DRU_TF32=1 in the environment turns it on.
+void set_tf32(bool on);
+bool tf32();
 
 }  // namespace dru::cuda

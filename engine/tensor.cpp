@@ -266,12 +266,14 @@ Tensor Tensor::to(Device dev) const {
 
 Tensor Tensor::to(DType t) const {
   if (t == dtype()) return *this;
-  check_cpu("to(dtype)", *this);
-  Tensor out = empty(shape(), t);
+  Tensor out = empty(shape(), t, device());
   const void* s = raw();
   void* d = out.raw();
   DType from_t = dtype();
-  for (int64_t i = 0; i < numel(); ++i) store_as(d, t, i, load_as_double(s, from_t, i));
+  if (device() == Device::cuda)
+    cuda::convert(d, t, s, from_t, numel());
+  else
+    for (int64_t i = 0; i < numel(); ++i) store_as(d, t, i, load_as_double(s, from_t, i));
   if (!is_float(t) || !is_float(from_t)) return out;
   return record("to_dtype", out, {*this}, [from_t](const Tensor& g) { return std::vector<Tensor>{g.to(from_t)}; });
 }
@@ -281,6 +283,10 @@ Tensor Tensor::to(DType t) const {
 static void copy_blocks(const Tensor& src, int64_t src_dim_size, int64_t src_start, const Tensor& dst,
                         int64_t dst_dim_size, int64_t dst_start, int64_t count, int64_t outer, int64_t inner) {
   size_t es = dtype_size(src.dtype());
+  if (src.device() == Device::cuda) {
+    cuda::copy_blocks(dst.raw(), dst_dim_size, dst_start, src.raw(), src_dim_size, src_start, count, outer, inner, es);
+    return;
+  }
   const char* s = static_cast<const char*>(src.raw());
   char* d = static_cast<char*>(dst.raw());
   for (int64_t o = 0; o < outer; ++o)
@@ -304,14 +310,12 @@ Tensor Tensor::slice(int dim, int64_t start, int64_t end) const {
   if (outer == 1) {
     out = view_of(*this, s, start * inner);  // contiguous rows: a view
   } else {
-    check_cpu("slice", *this);
-    out = empty(s, dtype());
+    out = empty(s, dtype(), device());
     copy_blocks(*this, n, start, out, end - start, 0, end - start, outer, inner);
   }
   Shape in_shape = shape();
   return record("slice", out, {*this}, [=](const Tensor& g) {
-    check_cpu("slice backward", g);
-    Tensor gi = zeros(in_shape, g.dtype());
+    Tensor gi = zeros(in_shape, g.dtype(), g.device());
     copy_blocks(g, end - start, 0, gi, n, start, end - start, outer, inner);
     return std::vector<Tensor>{gi};
   });
@@ -320,7 +324,7 @@ Tensor Tensor::slice(int dim, int64_t start, int64_t end) const {
 void Tensor::fill_(double value) {
   if (numel() == 0) return;
   if (device() != Device::cpu) {
-    copy_(full(shape(), value, dtype(), Device::cpu));
+    cuda::fill(raw(), dtype(), numel(), value);
     return;
   }
   if (value == 0.0) {  // all-zero bits in every dtype here
@@ -462,6 +466,13 @@ void check_cpu(const char* op, const Tensor& t) {
         "{}: tensor of shape {} is on {}; this op has no CUDA implementation in this build yet — move it with "
         ".to(Device::cpu)",
         op, t.shape().str(), device_name(t.device()));
+}
+
+void check_cuda_f32(const char* op, const Tensor& t) {
+  DRU_CHECK(t.defined(), "{}: tensor is undefined", op);
+  DRU_CHECK(t.dtype() == DType::f32,
+            "{}: tensor of shape {} on cuda has dtype {}; CUDA ops compute in f32 (f64 is for CPU gradient checks)", op,
+            t.shape().str(), dtype_name(t.dtype()));
 }
 
 void check_float(const char* op, const Tensor& t) {

@@ -172,6 +172,9 @@ template <class F> decltype(auto) dispatch_float(DType t, const char* op, F&& f)
 // Common argument checks for ops: defined, same dtype, same device; messages name op and shapes.
 void check_same(const char* op, const Tensor& a, const Tensor& b);
 void check_cpu(const char* op, const Tensor& t);
+// CUDA ops compute in f32 only; this names the op and the dtype otherwise.
+void check_cuda_f32(const char* op, const Tensor& t);
+inline bool on_cuda(const Tensor& t) { return t.device() == Device::cuda; }
 void check_float(const char* op, const Tensor& t);
 void check_shape(const char* op, const Tensor& t, const Shape& expected, const char* what);
 void check_ndim(const char* op, const Tensor& t, int lo, int hi);
