@@ -1,11 +1,14 @@
-// ops_elementwise.cpp — broadcasting arithmetic, unary math and activations on the CPU.
+// ops_elementwise.cpp — broadcasting arithmetic, unary math and activations on the CPU and CUDA.
 //
 // Binary ops broadcast as NumPy does (align trailing dimensions; extents must match or be 1). The
 // forward walks the output once; an operand's stride is 0 along a broadcast dimension. The backward
 // of a broadcast operand sums the gradient back to its shape (sum_to). Unary ops and activations save
 // their input or output (detached) and apply the derivative from kernels/activation/activation.h.
+// On CUDA the same plan (output shape, per-operand broadcast strides) goes to engine/cuda/elementwise.cu,
+// and each unary op names its kernel by a cuda::UnaryOp code next to its CPU lambdas.
 #include <cmath>
 
+#include "engine/cuda/elementwise.h"
 #include "engine/ops.h"
 #include "kernels/activation/activation.h"
 
@@ -76,13 +79,42 @@ template <class F> void for_each_broadcast(const Shape& out, const Shape& sa, co
   }
 }
 
+// The CUDA kernels' view of a broadcast: output extents and both operands' strides.
+cuda::BroadcastPlan cuda_plan(const Shape& out, const Shape& sa, const Shape& sb) {
+  static_assert(cuda::BroadcastPlan::kDims == kMaxDims);
+  auto st_a = broadcast_strides(sa, out), st_b = broadcast_strides(sb, out);
+  cuda::BroadcastPlan p;
+  p.ndim = out.ndim;
+  for (int i = 0; i < out.ndim; ++i) {
+    p.shape[i] = out[i];
+    p.a[i] = st_a[size_t(i)];
+    p.b[i] = st_b[size_t(i)];
+  }
+  return p;
+}
+
 enum class BinOp { add, sub, mul, div };
+
+cuda::BinaryOp cuda_op(BinOp op) {
+  switch (op) {
+    case BinOp::add: return cuda::BinaryOp::add;
+    case BinOp::sub: return cuda::BinaryOp::sub;
+    case BinOp::mul: return cuda::BinaryOp::mul;
+    case BinOp::div: return cuda::BinaryOp::div;
+  }
+  return cuda::BinaryOp::add;
+}
 
 Tensor binary_forward(const char* name, BinOp op, const Tensor& a, const Tensor& b) {
   check_same(name, a, b);
   check_float(name, a);
-  check_cpu(name, a);
   Shape s = broadcast_shape(name, a.shape(), b.shape());
+  if (on_cuda(a)) {
+    check_cuda_f32(name, a);
+    Tensor out = Tensor::empty(s, DType::f32, Device::cuda);
+    cuda::binary(cuda_op(op), a.data<float>(), b.data<float>(), out.data<float>(), cuda_plan(s, a.shape(), b.shape()));
+    return out;
+  }
   Tensor out = Tensor::empty(s, a.dtype());
   dispatch_float(a.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
@@ -99,10 +131,15 @@ Tensor binary_forward(const char* name, BinOp op, const Tensor& a, const Tensor&
   return out;
 }
 
-// Unary map y[i] = f(x[i]) for float tensors; f is a generic lambda.
-template <class F> Tensor map_unary(const char* name, const Tensor& x, F&& f) {
+// Unary map y[i] = f(x[i]) for float tensors; f is a generic lambda, code (with alpha) its CUDA kernel.
+template <class F> Tensor map_unary(const char* name, const Tensor& x, cuda::UnaryOp code, double alpha, F&& f) {
   check_float(name, x);
-  check_cpu(name, x);
+  if (on_cuda(x)) {
+    check_cuda_f32(name, x);
+    Tensor out = Tensor::empty(x.shape(), DType::f32, Device::cuda);
+    cuda::unary(code, x.data<float>(), out.data<float>(), x.numel(), float(alpha));
+    return out;
+  }
   Tensor out = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
@@ -116,7 +153,15 @@ template <class F> Tensor map_unary(const char* name, const Tensor& x, F&& f) {
 }
 
 // g * d(x, y) element-wise, where d is the local derivative from the saved input and output.
-template <class D> Tensor grad_times(const char* name, const Tensor& g, const Tensor& x, const Tensor& y, D&& d) {
+template <class D> Tensor grad_times(const char* name, const Tensor& g, const Tensor& x, const Tensor& y,
+                                     cuda::UnaryOp code, double alpha, D&& d) {
+  if (on_cuda(g)) {
+    check_cuda_f32(name, g);
+    Tensor out = Tensor::empty(g.shape(), DType::f32, Device::cuda);
+    cuda::unary_backward(code, g.data<float>(), x.data<float>(), y.data<float>(), out.data<float>(), g.numel(),
+                         float(alpha));
+    return out;
+  }
   Tensor out = Tensor::empty(g.shape(), g.dtype());
   dispatch_float(g.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
@@ -131,13 +176,15 @@ template <class D> Tensor grad_times(const char* name, const Tensor& g, const Te
   return out;
 }
 
-// Records a unary op whose derivative is d(x, y) (generic lambda over the float type).
-template <class F, class D> Tensor unary_op(const char* name, const Tensor& x, F&& f, D d) {
-  Tensor y = map_unary(name, x, f);
+// Records a unary op whose derivative is d(x, y) (generic lambda over the float type); code and
+// alpha name the same map and derivative on CUDA.
+template <class F, class D>
+Tensor unary_op(const char* name, const Tensor& x, cuda::UnaryOp code, double alpha, F&& f, D d) {
+  Tensor y = map_unary(name, x, code, alpha, f);
   if (!needs_grad({&x})) return y;
   Tensor xs = x.detach(), ys = y.detach();
-  return record(name, y, {x}, [name, xs, ys, d](const Tensor& g) {
-    return std::vector<Tensor>{grad_times(name, g, xs, ys, d)};
+  return record(name, y, {x}, [name, xs, ys, code, alpha, d](const Tensor& g) {
+    return std::vector<Tensor>{grad_times(name, g, xs, ys, code, alpha, d)};
   });
 }
 
@@ -157,7 +204,11 @@ Tensor sum_to(const Tensor& g, const Shape& s) {
 void add_(Tensor& acc, const Tensor& g) {
   check_same("add_", acc, g);
   DRU_CHECK(acc.shape() == g.shape(), "add_: shapes {} and {} differ", acc.shape().str(), g.shape().str());
-  check_cpu("add_", acc);
+  if (on_cuda(acc)) {
+    check_cuda_f32("add_", acc);
+    cuda::accumulate(acc.data<float>(), g.data<float>(), acc.numel());
+    return;
+  }
   dispatch_float(acc.dtype(), "add_", [&](auto tag) {
     using T = decltype(tag);
     T* pa = acc.data<T>();
@@ -208,12 +259,12 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor add(const Tensor& a, double s) {
-  Tensor out = map_unary("add_scalar", a, [s](auto x) { return x + decltype(x)(s); });
+  Tensor out = map_unary("add_scalar", a, cuda::UnaryOp::add_scalar, s, [s](auto x) { return x + decltype(x)(s); });
   return record("add_scalar", out, {a}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
 }
 
 Tensor mul(const Tensor& a, double s) {
-  Tensor out = map_unary("mul_scalar", a, [s](auto x) { return x * decltype(x)(s); });
+  Tensor out = map_unary("mul_scalar", a, cuda::UnaryOp::mul_scalar, s, [s](auto x) { return x * decltype(x)(s); });
   return record("mul_scalar", out, {a}, [s](const Tensor& g) { return std::vector<Tensor>{mul(g, s)}; });
 }
 
@@ -221,7 +272,7 @@ Tensor neg(const Tensor& a) { return mul(a, -1.0); }
 
 Tensor pow(const Tensor& a, double p) {
   return unary_op(
-      "pow", a, [p](auto x) { return std::pow(x, decltype(x)(p)); },
+      "pow", a, cuda::UnaryOp::pow, p, [p](auto x) { return std::pow(x, decltype(x)(p)); },
       [p](auto x, auto) {
         using T = decltype(x);
         return p == 0.0 ? T(0) : T(p) * std::pow(x, T(p - 1.0));
@@ -229,25 +280,34 @@ Tensor pow(const Tensor& a, double p) {
 }
 
 Tensor exp(const Tensor& a) {
-  return unary_op("exp", a, [](auto x) { return std::exp(x); }, [](auto, auto y) { return y; });
+  return unary_op("exp", a, cuda::UnaryOp::exp, 0.0, [](auto x) { return std::exp(x); },
+                  [](auto, auto y) { return y; });
 }
 
 Tensor log(const Tensor& a) {
-  return unary_op("log", a, [](auto x) { return std::log(x); }, [](auto x, auto) { return decltype(x)(1) / x; });
+  return unary_op("log", a, cuda::UnaryOp::log, 0.0, [](auto x) { return std::log(x); },
+                  [](auto x, auto) { return decltype(x)(1) / x; });
 }
 
 Tensor sqrt(const Tensor& a) {
-  return unary_op("sqrt", a, [](auto x) { return std::sqrt(x); },
+  return unary_op("sqrt", a, cuda::UnaryOp::sqrt, 0.0, [](auto x) { return std::sqrt(x); },
                   [](auto, auto y) { return decltype(y)(0.5) / y; });
 }
 
 Tensor relu(const Tensor& x) {
-  Tensor y = map_unary("relu", x, [](auto v) { return act::relu(v); });
+  Tensor y = map_unary("relu", x, cuda::UnaryOp::relu, 0.0, [](auto v) { return act::relu(v); });
   if (!needs_grad({&x})) return y;
   // The mask comes from the output (y > 0 exactly where x > 0); a dedicated loop because relu's
   // backward runs after every conv block and the generic one does not vectorise.
   Tensor ys = y.detach();
   return record("relu", y, {x}, [ys](const Tensor& g) {
+    if (on_cuda(g)) {
+      check_cuda_f32("relu backward", g);
+      Tensor gx = Tensor::empty(g.shape(), DType::f32, Device::cuda);
+      cuda::unary_backward(cuda::UnaryOp::relu, g.data<float>(), nullptr, ys.data<float>(), gx.data<float>(), g.numel(),
+                           0.0f);
+      return std::vector<Tensor>{gx};
+    }
     Tensor gx = Tensor::empty(g.shape(), g.dtype());
     dispatch_float(g.dtype(), "relu backward", [&](auto tag) {
       using T = decltype(tag);
@@ -264,26 +324,27 @@ Tensor relu(const Tensor& x) {
 
 Tensor elu(const Tensor& x, double alpha) {
   return unary_op(
-      "elu", x, [alpha](auto v) { return act::elu(v, decltype(v)(alpha)); },
+      "elu", x, cuda::UnaryOp::elu, alpha, [alpha](auto v) { return act::elu(v, decltype(v)(alpha)); },
       [alpha](auto v, auto y) { return act::elu_grad(v, y, decltype(v)(alpha)); });
 }
 
 Tensor sigmoid(const Tensor& x) {
-  return unary_op("sigmoid", x, [](auto v) { return act::sigmoid(v); },
+  return unary_op("sigmoid", x, cuda::UnaryOp::sigmoid, 0.0, [](auto v) { return act::sigmoid(v); },
                   [](auto, auto y) { return act::sigmoid_grad_from_y(y); });
 }
 
 Tensor tanh(const Tensor& x) {
-  return unary_op("tanh", x, [](auto v) { return std::tanh(v); },
+  return unary_op("tanh", x, cuda::UnaryOp::tanh, 0.0, [](auto v) { return std::tanh(v); },
                   [](auto, auto y) { return act::tanh_grad_from_y(y); });
 }
 
 Tensor gelu(const Tensor& x) {
-  return unary_op("gelu", x, [](auto v) { return act::gelu(v); }, [](auto v, auto) { return act::gelu_grad(v); });
+  return unary_op("gelu", x, cuda::UnaryOp::gelu, 0.0, [](auto v) { return act::gelu(v); },
+                  [](auto v, auto) { return act::gelu_grad(v); });
 }
 
 Tensor hardswish(const Tensor& x) {
-  return unary_op("hardswish", x, [](auto v) { return act::hardswish(v); },
+  return unary_op("hardswish", x, cuda::UnaryOp::hardswish, 0.0, [](auto v) { return act::hardswish(v); },
                   [](auto v, auto) { return act::hardswish_grad(v); });
 }
 
