@@ -3,10 +3,14 @@
 // A reduction over a set of dimensions views the input as (outer..., reduced..., inner...) only when
 // the reduced dimensions are contiguous; in general each input element's output index is its own
 // index with the reduced coordinates zeroed, which one odometer walk computes. Sums accumulate in the
-// element type (f64 for gradient checks); the backward broadcasts the gradient back.
+// element type (f64 for gradient checks); the backward broadcasts the gradient back. On CUDA the
+// sums run in engine/cuda/reduce.cu (deterministic: fixed-order trees, no atomics) and the backward
+// is the broadcast copy of engine/cuda/elementwise.cu.
 #include <algorithm>
 #include <cmath>
 
+#include "engine/cuda/elementwise.h"
+#include "engine/cuda/reduce.h"
 #include "engine/ops.h"
 
 namespace dru {
@@ -72,8 +76,23 @@ Tensor sum_kernel(const Tensor& x, const std::vector<bool>& reduced) {
 
 // Broadcasts g (keepdim shape) back to shape s, times scale.
 Tensor expand_to(const Tensor& g, const Shape& s, double scale) {
-  Tensor out = Tensor::empty(s, g.dtype());
   Shape gs = g.shape();
+  if (on_cuda(g)) {
+    check_cuda_f32("sum backward", g);
+    static_assert(cuda::BroadcastPlan::kDims == kMaxDims);
+    cuda::BroadcastPlan p;
+    p.ndim = s.ndim;
+    int64_t stride = 1;
+    for (int i = s.ndim - 1; i >= 0; --i) {
+      p.shape[i] = s[i];
+      p.a[i] = gs[i] == 1 ? 0 : stride;
+      stride *= gs[i];
+    }
+    Tensor out = Tensor::empty(s, DType::f32, Device::cuda);
+    cuda::broadcast_scale(g.data<float>(), out.data<float>(), p, float(scale));
+    return out;
+  }
+  Tensor out = Tensor::empty(s, g.dtype());
   dispatch_float(g.dtype(), "sum backward", [&](auto tag) {
     using T = decltype(tag);
     const T* pg = g.data<T>();
@@ -103,19 +122,32 @@ Tensor expand_to(const Tensor& g, const Shape& s, double scale) {
 
 Tensor reduce(const char* op, const Tensor& x, const std::vector<int>& dims, bool keepdim, bool is_mean) {
   check_float(op, x);
-  check_cpu(op, x);
   std::vector<bool> red = reduced_mask(op, x.shape(), dims);
   int64_t count = 1;
   for (int i = 0; i < x.ndim(); ++i)
     if (red[size_t(i)]) count *= x.shape()[i];
-  Tensor out = sum_kernel(x, red);
-  if (is_mean) {
-    DRU_CHECK(count > 0, "{}: mean over an empty dimension of shape {}", op, x.shape().str());
-    dispatch_float(out.dtype(), op, [&](auto tag) {
-      using T = decltype(tag);
-      T* p = out.data<T>();
-      for (int64_t i = 0; i < out.numel(); ++i) p[i] /= T(count);
-    });
+  DRU_CHECK(!is_mean || count > 0, "{}: mean over an empty dimension of shape {}", op, x.shape().str());
+  Tensor out;
+  if (on_cuda(x)) {
+    check_cuda_f32(op, x);
+    static_assert(cuda::ReduceShape::kDims == kMaxDims);
+    cuda::ReduceShape rs;
+    rs.ndim = x.ndim();
+    for (int i = 0; i < x.ndim(); ++i) {
+      rs.extent[i] = x.shape()[i];
+      rs.reduced[i] = red[size_t(i)];
+    }
+    out = Tensor::empty(keepdim_shape(x.shape(), red), DType::f32, Device::cuda);
+    // The mean divides by the count as the CPU does (not a multiply by its reciprocal).
+    cuda::reduce_sum(x.data<float>(), out.data<float>(), rs, is_mean ? float(count) : 1.0f);
+  } else {
+    out = sum_kernel(x, red);
+    if (is_mean)
+      dispatch_float(out.dtype(), op, [&](auto tag) {
+        using T = decltype(tag);
+        T* p = out.data<T>();
+        for (int64_t i = 0; i < out.numel(); ++i) p[i] /= T(count);
+      });
   }
   Shape ks = out.shape();
   Shape final_shape = keepdim ? ks : dropped_shape(x.shape(), red);
@@ -149,33 +181,44 @@ Tensor l2_normalize(const Tensor& x, int dim, double eps) {
   // denominator is the constant eps and the map is linear: g / eps.
   const char* op = "l2_normalize";
   check_float(op, x);
-  check_cpu(op, x);
   int a = x.shape().axis(dim, op);
   int64_t outer = 1, n = x.shape()[a], inner = 1;
   for (int i = 0; i < a; ++i) outer *= x.shape()[i];
   for (int i = a + 1; i < x.ndim(); ++i) inner *= x.shape()[i];
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  Tensor denom = Tensor::empty(Shape{outer * inner}, x.dtype());
-  dispatch_float(x.dtype(), op, [&](auto tag) {
-    using T = decltype(tag);
-    const T* px = x.data<T>();
-    T* py = y.data<T>();
-    T* pd = denom.data<T>();
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t in = 0; in < inner; ++in) {
-        T ss = 0;
-        for (int64_t k = 0; k < n; ++k) {
-          T v = px[(o * n + k) * inner + in];
-          ss += v * v;
+  if (on_cuda(x)) check_cuda_f32(op, x);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor denom = Tensor::empty(Shape{outer * inner}, x.dtype(), x.device());
+  if (on_cuda(x))
+    cuda::l2_normalize_forward(x.data<float>(), y.data<float>(), denom.data<float>(), outer, n, inner, float(eps));
+  else
+    dispatch_float(x.dtype(), op, [&](auto tag) {
+      using T = decltype(tag);
+      const T* px = x.data<T>();
+      T* py = y.data<T>();
+      T* pd = denom.data<T>();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t in = 0; in < inner; ++in) {
+          T ss = 0;
+          for (int64_t k = 0; k < n; ++k) {
+            T v = px[(o * n + k) * inner + in];
+            ss += v * v;
+          }
+          T d = std::max(std::sqrt(ss), T(eps));
+          pd[o * inner + in] = d;
+          for (int64_t k = 0; k < n; ++k) py[(o * n + k) * inner + in] = px[(o * n + k) * inner + in] / d;
         }
-        T d = std::max(std::sqrt(ss), T(eps));
-        pd[o * inner + in] = d;
-        for (int64_t k = 0; k < n; ++k) py[(o * n + k) * inner + in] = px[(o * n + k) * inner + in] / d;
-      }
-  });
+    });
   if (!needs_grad({&x})) return y;
   Tensor ys = y.detach();
   return record(op, y, {x}, [=](const Tensor& g) {
+    if (on_cuda(g)) {
+      check_cuda_f32("l2_normalize backward", g);
+      Tensor gx = Tensor::empty(g.shape(), DType::f32, Device::cuda);
+      Tensor dot = Tensor::empty(Shape{outer * inner}, DType::f32, Device::cuda);
+      cuda::l2_normalize_backward(g.data<float>(), ys.data<float>(), denom.data<float>(), dot.data<float>(),
+                                  gx.data<float>(), outer, n, inner, float(eps));
+      return std::vector<Tensor>{gx};
+    }
     Tensor gx = Tensor::empty(g.shape(), g.dtype());
     dispatch_float(g.dtype(), op, [&](auto tag) {
       using T = decltype(tag);
