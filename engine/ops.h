@@ -84,12 +84,16 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int oh, int ow);
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
 
 // ---- indexing ----------------------------------------------------------------------------------
-// ids i64 of any shape, weight (V, D) -> (ids..., D). Ids out of [0, V) throw.
+// ids i64 of any shape, weight (V, D) -> (ids..., D). Ids out of [0, V) throw when they are on the
+// CPU (also for a CUDA weight: they are checked, then uploaded). Ids already on the device are not
+// checked (that would need a host sync): there an id out of range gives a row of zeros and no gradient.
 Tensor embedding(const Tensor& ids, const Tensor& weight);
 Tensor concat(const std::vector<Tensor>& xs, int dim);
-// Rows of x (dim 0) named by idx (i64, 1-D); repeats allowed; backward sums repeated rows.
+// Rows of x (dim 0) named by idx (i64, 1-D, on x's device or the CPU); repeats allowed; backward sums
+// repeated rows. Device indices are trusted as embedding's ids are.
 Tensor index_select(const Tensor& x, const Tensor& idx);
-// Rows of x (dim 0) where mask (u8 or i64, 1-D, length N) is non-zero.
+// Rows of x (dim 0) where mask (u8 or i64, 1-D, length N) is non-zero. On CUDA the row count needs
+// the mask on the host: a device mask is copied back (one host synchronisation).
 Tensor masked_select(const Tensor& x, const Tensor& mask);
 // Reorders dimensions as torch.permute: out.shape[i] = x.shape[dims[i]]; dims is a permutation of
 // 0..ndim-1 (negatives count from the end). Returns a contiguous copy; backward applies the inverse.

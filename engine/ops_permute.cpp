@@ -5,9 +5,12 @@
 // order and reads the input with strides. Trailing dimensions that the permutation leaves in place
 // form one contiguous block per step, copied with memcpy — for the head split of multi-head attention,
 // (N, T, H, Dh) -> (N, H, T, Dh), that is one Dh-row per step. The backward is the same copy with the
-// inverse permutation.
+// inverse permutation. On CUDA (any dtype, moved as bytes) one gather kernel walks the output with
+// the input strides of engine/cuda/index.cu, which merges the dimensions that stay neighbours and
+// moves the innermost contiguous run in words of up to 16 bytes.
 #include <cstring>
 
+#include "engine/cuda/index.h"
 #include "engine/ops.h"
 
 namespace dru {
@@ -75,11 +78,33 @@ void permute_copy(const char* src, char* dst, const PermutePlan& p, size_t es) {
   }
 }
 
+void permute_cuda(const Tensor& x, Tensor& out, const std::vector<int>& perm) {
+  static_assert(cuda::PermutePlan::kDims == kMaxDims);
+  const Shape& in = x.shape();
+  int64_t stride[kMaxDims];
+  int64_t s = 1;
+  for (int i = in.ndim - 1; i >= 0; --i) {
+    stride[i] = s;
+    s *= in[i];
+  }
+  cuda::PermutePlan p;
+  p.ndim = in.ndim;
+  for (int k = 0; k < in.ndim; ++k) {
+    p.shape[k] = in[perm[size_t(k)]];
+    p.src_stride[k] = stride[perm[size_t(k)]];
+  }
+  cuda::permute_copy(x.raw(), out.raw(), p, int(dtype_size(x.dtype())));
+}
+
 Tensor permute_raw(const Tensor& x, const std::vector<int>& perm) {
   Shape out_shape = x.shape();
   for (int k = 0; k < x.ndim(); ++k) out_shape[k] = x.shape()[perm[size_t(k)]];
-  Tensor out = Tensor::empty(out_shape, x.dtype());
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   if (x.numel() == 0) return out;
+  if (on_cuda(x)) {
+    permute_cuda(x, out, perm);
+    return out;
+  }
   PermutePlan p = plan_of(x.shape(), perm);
   const char* src = static_cast<const char*>(x.raw());
   char* dst = static_cast<char*>(out.raw());
@@ -98,7 +123,6 @@ Tensor permute_raw(const Tensor& x, const std::vector<int>& perm) {
 Tensor permute(const Tensor& x, const std::vector<int>& dims) {
   const char* op = "permute";
   DRU_CHECK(x.defined(), "permute: input is undefined");
-  check_cpu(op, x);
   const int n = x.ndim();
   std::string given;
   for (int d : dims) given += (given.empty() ? "" : ", ") + std::to_string(d);
@@ -114,7 +138,6 @@ Tensor permute(const Tensor& x, const std::vector<int>& dims) {
   }
   Tensor out = permute_raw(x, perm);
   return record(op, out, {x}, [inverse](const Tensor& g) {
-    check_cpu("permute backward", g);
     return std::vector<Tensor>{permute_raw(g, inverse)};
   });
 }
