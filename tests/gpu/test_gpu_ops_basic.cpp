@@ -145,6 +145,8 @@ TEST_CASE("gpu: sum and mean over dimensions match the CPU") {
           [](const Tensor& t) { return sum(t, {1}); }, 1e-4, gtol);
   parity1("sum columns (50001,7) dim 0", gpu_test::randn(Shape{50'001, 7}, 53),
           [](const Tensor& t) { return sum(t, {0}); }, 1e-4, gtol);
+  parity1("sum many long rows (9000,1500) dim 1", gpu_test::randn(Shape{9000, 1500}, 58),
+          [](const Tensor& t) { return sum(t, {1}); }, 1e-4, gtol);
   parity1("sum short rows (1000,3) dim 1", gpu_test::randn(Shape{1000, 3}, 54),
           [](const Tensor& t) { return sum(t, {1}); }, tol, gtol);
   parity1("sum (16,32,14,14) dims 0 2 3", gpu_test::randn(Shape{16, 32, 14, 14}, 55),
@@ -158,9 +160,10 @@ TEST_CASE("gpu: sum and mean over dimensions match the CPU") {
                sum(Tensor::zeros(Shape{0, 3}), {0}), 0.0);
 }
 
-TEST_CASE("gpu: sum of a large tensor is exact to f32 and deterministic") {
+TEST_CASE("gpu: sum of a large tensor is accurate and deterministic") {
   const int64_t n = (int64_t(1) << 22) + 7;
-  Tensor x = gpu_test::randn(Shape{n}, 60);
+  // Positive values keep the total far from 0, so the scaled error is a relative one.
+  Tensor x = gpu_test::uniform(Shape{n}, 60, 0.0, 1.0);
   Tensor want = sum(x.to(DType::f64)).to(DType::f32);  // an f64 reference: the CPU's f32 loop drifts more
   Tensor xd = dev(x);
   Tensor got = sum(xd);
@@ -329,7 +332,7 @@ TEST_CASE("gpu: a forward and backward of these ops makes no host sync") {
   Tensor x = dev(gpu_test::randn(Shape{8, 16, 6, 6}, 150)), c = dev(gpu_test::randn(Shape{16, 1, 1}, 151));
   Tensor w = dev(gpu_test::randn(Shape{100, 12}, 152));
   Tensor ids = dev(ids_tensor({1, 5, 5, 99, 0, 1}, Shape{2, 3}));
-  Tensor idx = dev(ids_tensor({2, 0, 2}, Shape{3}));
+  Tensor idx = dev(ids_tensor({1, 0, 1}, Shape{3}));
   for (Tensor* t : {&x, &c, &w}) t->requires_grad_();
   Generator gen(3);
   cuda::synchronize();
