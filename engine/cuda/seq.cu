@@ -6,12 +6,13 @@
 // (the threads of a warp then read neighbouring columns, so loads still coalesce).
 //
 // The LSTM follows the CPU reference's split (lstm_cpu.cpp): the input projection of all steps is one
-// GEMM; each step is one GEMM h_{t-1} W_hh^T accumulated into that step's gate rows (a strided matrix:
-// N rows of row stride T 4D inside the batch_first buffer) and one fused kernel for the biases, the
-// activations and the c and h updates. The backward runs a fused gate-gradient kernel and one GEMM
-// (dh_{t-1} = da_t W_hh) per step, and after the loop one GEMM each for dx, dW_ih and dW_hh. dW_hh
-// sums da_t^T h_{t-1} over every t and sequence as a single GEMM over all N T rows: the step kernel
-// writes h shifted by one step (zeros at t = 0) beside da, so each row of da meets its own h_{t-1}.
+// GEMM, and dx, dW_ih and dW_hh are one GEMM each after the backward loop. dW_hh sums da_t^T h_{t-1}
+// over every t and sequence as a single GEMM over all N T rows: the backward writes h shifted by one
+// step (zeros at t = 0) beside da, so each row of da meets its own h_{t-1}. The recurrence itself, for
+// the hidden sizes the models use (D <= 128), is one kernel launch per direction in which each block
+// carries a few sequences through all steps (see "the whole recurrence in one launch" below). Larger
+// D takes a GEMM per step (h_{t-1} W_hh^T accumulated into that step's gate rows, a strided matrix of
+// N rows with row stride T 4D) and a fused cell kernel per step; its backward mirrors that.
 // Attention is batched GEMMs around a masked row softmax; the probabilities are materialised, as on
 // the CPU. Weight and bias gradients are fixed-order reductions: bit-identical from run to run.
 #include <algorithm>
@@ -279,6 +280,126 @@ __global__ void lstm_cell_backward_kernel(const float* __restrict__ gates, const
   }
 }
 
+// ---- LSTM, the whole recurrence in one launch (small D) --------------------------------------------
+//
+// Launching a GEMM and a kernel per step leaves the GPU waiting for the host (about 8 us per launch,
+// measured on an H100 at the model sizes). For D up to kFusedMaxD each block instead owns a few
+// sequences and runs every step itself: the recurrence of a sequence needs only its own h and c, so
+// blocks never wait for each other and the steps are separated by __syncthreads alone. Every block
+// reads all of W_hh each step, from L1/L2 (64 KiB at D = 64); each sum runs over k in a fixed order,
+// so the result does not depend on the number of rows per block.
+
+constexpr int64_t kFusedMaxD = 128;
+constexpr int64_t kFusedMaxRows = 4;
+
+// Sequences per block: one while there are few, so more of the GPU works; more once the blocks would
+// outnumber the multiprocessors several times.
+int64_t fused_rows_per_block(int64_t n) { return std::min(kFusedMaxRows, std::max<int64_t>(1, (n + 127) / 128)); }
+
+// wt (cols, rows) = w (rows, cols)^T.
+__global__ void transpose_kernel(const float* __restrict__ w, float* __restrict__ wt, int64_t rows, int64_t cols) {
+  DRU_GRID_LOOP(idx, rows * cols) wt[(idx % cols) * rows + idx / cols] = w[idx];
+}
+
+// Forward of sequences [b0, b0 + rr) over every step. gates holds x W_ih^T on entry and the activated
+// gates on exit; w_hh_t is W_hh^T (D, 4D), so the threads of a warp read neighbouring columns.
+// Shared memory: h_{t-1} and c_{t-1} (R, D) each, the step's pre-activations (R, 4D).
+__global__ void lstm_forward_fused_kernel(const float* __restrict__ w_hh_t, const float* __restrict__ b_ih,
+                                          const float* __restrict__ b_hh, float* __restrict__ gates,
+                                          float* __restrict__ h, float* __restrict__ c, int64_t n, int64_t steps,
+                                          int64_t d, int64_t rows_per_block) {
+  extern __shared__ float smem[];
+  const int64_t g4 = 4 * d, b0 = int64_t(blockIdx.x) * rows_per_block;
+  const int64_t rr = n - b0 < rows_per_block ? n - b0 : rows_per_block;
+  float* h_s = smem;
+  float* c_s = h_s + rows_per_block * d;
+  float* g_s = c_s + rows_per_block * d;
+  for (int64_t k = threadIdx.x; k < 2 * rows_per_block * d; k += blockDim.x) smem[k] = 0.f;  // h_0 = c_0 = 0
+  __syncthreads();
+  for (int64_t t = 0; t < steps; ++t) {
+    // a = x W_ih^T + (b_ih + b_hh) + h_{t-1} W_hh^T, one (sequence, gate column) per thread.
+    for (int64_t it = threadIdx.x; it < rr * g4; it += blockDim.x) {
+      const int64_t r = it / g4, col = it % g4;
+      float acc = gates[((b0 + r) * steps + t) * g4 + col] + (b_ih[col] + b_hh[col]);
+      const float* hr = h_s + r * d;
+#pragma unroll 8
+      for (int64_t k = 0; k < d; ++k) acc += hr[k] * w_hh_t[k * g4 + col];
+      g_s[it] = acc;
+    }
+    __syncthreads();
+    // The cell, one (sequence, unit) per thread.
+    for (int64_t it = threadIdx.x; it < rr * d; it += blockDim.x) {
+      const int64_t r = it / d, j = it % d, row = (b0 + r) * steps + t;
+      const float* gs = g_s + r * g4;
+      float ai = gs[j], af = gs[d + j], ag = gs[2 * d + j], ao = gs[3 * d + j], ct, ht;
+      lstm_cell::forward(ai, af, ag, ao, c_s[it], ct, ht);
+      float* a = gates + row * g4;
+      a[j] = ai;
+      a[d + j] = af;
+      a[2 * d + j] = ag;
+      a[3 * d + j] = ao;
+      c[row * d + j] = ct;
+      h[row * d + j] = ht;
+      c_s[it] = ct;
+      h_s[it] = ht;
+    }
+    __syncthreads();
+  }
+}
+
+// Backward of sequences [b0, b0 + rr) over every step, last to first: writes da (N, T, 4D) and h_prev.
+// dh_rec = da_{t+1} W_hh is summed per gate block q (k in [qD, qD + D)) by separate threads, then the
+// four partial sums are added in a fixed order. Shared memory: da_{t+1} (R, 4D), the partial sums
+// (R, 4, D) and the carried dc (R, D).
+__global__ void lstm_backward_fused_kernel(const float* __restrict__ w_hh, const float* __restrict__ gates,
+                                           const float* __restrict__ c, const float* __restrict__ h,
+                                           const float* __restrict__ dh, float* __restrict__ da,
+                                           float* __restrict__ h_prev, int64_t n, int64_t steps, int64_t d,
+                                           int64_t rows_per_block) {
+  extern __shared__ float smem[];
+  const int64_t g4 = 4 * d, b0 = int64_t(blockIdx.x) * rows_per_block;
+  const int64_t rr = n - b0 < rows_per_block ? n - b0 : rows_per_block;
+  float* da_s = smem;
+  float* part_s = da_s + rows_per_block * g4;
+  float* dc_s = part_s + rows_per_block * g4;
+  for (int64_t k = threadIdx.x; k < rows_per_block * d; k += blockDim.x) dc_s[k] = 0.f;
+  __syncthreads();
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    const bool has_next = t < steps - 1;
+    if (has_next) {
+      for (int64_t it = threadIdx.x; it < rr * g4; it += blockDim.x) {
+        const int64_t r = it / g4, q = (it % g4) / d, j = it % d;
+        const float* dar = da_s + r * g4 + q * d;
+        const float* w = w_hh + q * d * d + j;  // column j of rows qD.. of W_hh (4D, D)
+        float acc = 0.f;
+#pragma unroll 8
+        for (int64_t k = 0; k < d; ++k) acc += dar[k] * w[k * d];
+        part_s[it] = acc;
+      }
+      __syncthreads();
+    }
+    for (int64_t it = threadIdx.x; it < rr * d; it += blockDim.x) {
+      const int64_t r = it / d, j = it % d, row = (b0 + r) * steps + t;
+      const float* p = part_s + r * g4 + j;
+      const float dh_rec = has_next ? ((p[0] + p[d]) + p[2 * d]) + p[3 * d] : 0.f;
+      const float* g = gates + row * g4;
+      const float c_prev = t > 0 ? c[(row - 1) * d + j] : 0.f;
+      float dai, daf, dag, dao, dc_prev;
+      lstm_cell::backward(g[j], g[d + j], g[2 * d + j], g[3 * d + j], c_prev, c[row * d + j], dh[row * d + j] + dh_rec,
+                          dc_s[it], dai, daf, dag, dao, dc_prev);
+      float* a = da + row * g4;
+      float* as = da_s + r * g4;
+      a[j] = as[j] = dai;
+      a[d + j] = as[d + j] = daf;
+      a[2 * d + j] = as[2 * d + j] = dag;
+      a[3 * d + j] = as[3 * d + j] = dao;
+      dc_s[it] = dc_prev;
+      h_prev[row * d + j] = t > 0 ? h[(row - 1) * d + j] : 0.f;
+    }
+    __syncthreads();
+  }
+}
+
 // ---- attention ----------------------------------------------------------------------------------
 
 __global__ void key_mask_to_bytes_kernel(const int64_t* __restrict__ mask, uint8_t* __restrict__ out, int64_t count) {
@@ -341,6 +462,18 @@ void lstm_layer_forward(const float* x, const float* w_ih, const float* w_hh, co
   const int64_t g4 = 4 * d;
   // Input projection of every step at once: gates (N T, 4D) = x (N T, I) W_ih^T.
   gemm(false, true, n * t, g4, i, 1.f, x, i, 0, w_ih, i, 0, 0.f, gates, g4, 0, 1);
+  if (d <= kFusedMaxD) {
+    float* w_hh_t = static_cast<float*>(workspace(size_t(g4 * d) * sizeof(float)));
+    transpose_kernel<<<grid_for(g4 * d), kThreads, 0, stream()>>>(w_hh, w_hh_t, g4, d);
+    DRU_CUDA_LAUNCHED();
+    const int64_t rows = fused_rows_per_block(n);
+    const size_t smem = size_t(6 * rows * d) * sizeof(float);
+    lstm_forward_fused_kernel<<<unsigned((n + rows - 1) / rows), kThreads, smem, stream()>>>(w_hh_t, b_ih, b_hh, gates,
+                                                                                             h, c, n, t, d, rows);
+    DRU_CUDA_LAUNCHED();
+    return;
+  }
+  // Larger D: one GEMM and one cell kernel per step.
   const unsigned blocks = grid_for(n * d);
   for (int64_t step = 0; step < t; ++step) {
     if (step > 0)  // gates[:, step] (N, 4D; row stride T 4D) += h[:, step - 1] (N, D; row stride T D) W_hh^T
@@ -356,15 +489,25 @@ void lstm_layer_backward(const float* x, const float* w_ih, const float* w_hh, c
                          int64_t i, int64_t d) {
   const int64_t g4 = 4 * d, rows = n * t;
   if (d == 0) return;
-  DRU_CUDA_CHECK(cudaMemsetAsync(dh_rec, 0, size_t(n * d) * sizeof(float), stream()));
-  DRU_CUDA_CHECK(cudaMemsetAsync(dc, 0, size_t(n * d) * sizeof(float), stream()));
-  const unsigned blocks = grid_for(std::max<int64_t>(n * d, 1));
-  for (int64_t step = t - 1; step >= 0 && n > 0; --step) {
-    lstm_cell_backward_kernel<<<blocks, kThreads, 0, stream()>>>(gates, c, h, dh, dh_rec, dc, da, h_prev, n, t, d,
-                                                                 step);
-    DRU_CUDA_LAUNCHED();
-    if (step > 0)  // dh_rec (N, D) = da[:, step] (N, 4D; row stride T 4D) W_hh (4D, D)
-      gemm(false, false, n, d, g4, 1.f, da + step * g4, t * g4, 0, w_hh, d, 0, 0.f, dh_rec, d, 0, 1);
+  if (d <= kFusedMaxD) {
+    if (n > 0 && t > 0) {
+      const int64_t rpb = fused_rows_per_block(n);
+      const size_t smem = size_t(9 * rpb * d) * sizeof(float);
+      lstm_backward_fused_kernel<<<unsigned((n + rpb - 1) / rpb), kThreads, smem, stream()>>>(w_hh, gates, c, h, dh, da,
+                                                                                              h_prev, n, t, d, rpb);
+      DRU_CUDA_LAUNCHED();
+    }
+  } else {  // one cell kernel and one GEMM per step
+    DRU_CUDA_CHECK(cudaMemsetAsync(dh_rec, 0, size_t(n * d) * sizeof(float), stream()));
+    DRU_CUDA_CHECK(cudaMemsetAsync(dc, 0, size_t(n * d) * sizeof(float), stream()));
+    const unsigned blocks = grid_for(std::max<int64_t>(n * d, 1));
+    for (int64_t step = t - 1; step >= 0 && n > 0; --step) {
+      lstm_cell_backward_kernel<<<blocks, kThreads, 0, stream()>>>(gates, c, h, dh, dh_rec, dc, da, h_prev, n, t, d,
+                                                                   step);
+      DRU_CUDA_LAUNCHED();
+      if (step > 0)  // dh_rec (N, D) = da[:, step] (N, 4D; row stride T 4D) W_hh (4D, D)
+        gemm(false, false, n, d, g4, 1.f, da + step * g4, t * g4, 0, w_hh, d, 0, 0.f, dh_rec, d, 0, 1);
+    }
   }
   // da (N T, 4D) against the stacked inputs and shifted hidden states: one GEMM each.
   if (dx) gemm(false, false, rows, i, g4, 1.f, da, g4, 0, w_ih, i, 0, 0.f, dx, i, 0, 1);
