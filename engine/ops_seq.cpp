@@ -7,8 +7,14 @@
 // the LSTM, per layer, its input, cell states and activated gates. The whole LSTM stack is one node
 // with inputs x and every layer's weights, so backpropagation through time runs inside one closure
 // rather than over T x layers small nodes.
+//
+// On CUDA each op runs the launchers of engine/cuda/seq.h on the same saved tensors (the LSTM's
+// backward adds device scratch for the pre-activation gradients and the shifted hidden states). The
+// backward closures follow the device of the gradient they receive, which is the forward's device.
 #include <string>
+#include <type_traits>
 
+#include "engine/cuda/seq.h"
 #include "engine/ops.h"
 #include "kernels/attention/attention.h"
 #include "kernels/lstm/lstm.h"
@@ -19,20 +25,29 @@ namespace dru {
 Tensor softmax(const Tensor& x, int dim) {
   const char* op = "softmax";
   check_float(op, x);
-  check_cpu(op, x);
+  if (on_cuda(x)) check_cuda_f32(op, x);
   int a = x.shape().axis(dim, op);
   int64_t outer = 1, n = x.size(a), inner = 1;
   for (int i = 0; i < a; ++i) outer *= x.size(i);
   for (int i = a + 1; i < x.ndim(); ++i) inner *= x.size(i);
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  dispatch_float(x.dtype(), op, [&](auto tag) {
-    using T = decltype(tag);
-    cpu::softmax_forward(x.data<T>(), y.data<T>(), outer, n, inner);
-  });
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (on_cuda(x)) {
+    cuda::softmax_forward(x.data<float>(), y.data<float>(), outer, n, inner);
+  } else {
+    dispatch_float(x.dtype(), op, [&](auto tag) {
+      using T = decltype(tag);
+      cpu::softmax_forward(x.data<T>(), y.data<T>(), outer, n, inner);
+    });
+  }
   if (!needs_grad({&x})) return y;
   Tensor ys = y.detach();
   return record(op, y, {x}, [=](const Tensor& g) {
-    Tensor gx = Tensor::empty(g.shape(), g.dtype());
+    check_same("softmax backward", g, ys);
+    Tensor gx = Tensor::empty(g.shape(), g.dtype(), g.device());
+    if (on_cuda(g)) {
+      cuda::softmax_backward(ys.data<float>(), g.data<float>(), gx.data<float>(), outer, n, inner);
+      return std::vector<Tensor>{gx};
+    }
     dispatch_float(g.dtype(), op, [&](auto tag) {
       using T = decltype(tag);
       cpu::softmax_backward(ys.data<T>(), g.data<T>(), gx.data<T>(), outer, n, inner);
@@ -44,7 +59,7 @@ Tensor softmax(const Tensor& x, int dim) {
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   const char* op = "layer_norm";
   check_float(op, x);
-  check_cpu(op, x);
+  if (on_cuda(x)) check_cuda_f32(op, x);
   DRU_CHECK(x.ndim() >= 1 && x.size(-1) > 0, "layer_norm: input has shape {}; expected (..., D) with D > 0",
             x.shape().str());
   const int64_t d = x.size(-1), m = x.numel() / d;
@@ -57,13 +72,17 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
     check_shape(op, bias, Shape{d}, "bias");
   }
   DRU_CHECK(eps >= 0, "layer_norm: eps is {}; it must be non-negative", eps);
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  Tensor mean = Tensor::empty(Shape{m}, x.dtype()), rstd = Tensor::empty(Shape{m}, x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor mean = Tensor::empty(Shape{m}, x.dtype(), x.device()), rstd = Tensor::empty(Shape{m}, x.dtype(), x.device());
   dispatch_float(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    cpu::layernorm_forward(x.data<T>(), weight.defined() ? weight.data<T>() : nullptr,
-                           bias.defined() ? bias.data<T>() : nullptr, y.data<T>(), mean.data<T>(), rstd.data<T>(), m,
-                           d, T(eps));
+    const T* w = weight.defined() ? weight.data<T>() : nullptr;
+    const T* b = bias.defined() ? bias.data<T>() : nullptr;
+    if constexpr (std::is_same_v<T, float>) {
+      if (on_cuda(x))
+        return cuda::layernorm_forward(x.data<T>(), w, b, y.data<T>(), mean.data<T>(), rstd.data<T>(), m, d, T(eps));
+    }
+    cpu::layernorm_forward(x.data<T>(), w, b, y.data<T>(), mean.data<T>(), rstd.data<T>(), m, d, T(eps));
   });
 
   // Undefined weight or bias are not tape inputs (the tape cannot hold undefined tensors).
@@ -74,14 +93,21 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   Tensor xs = x.detach(), ws = weight.defined() ? weight.detach() : Tensor();
   bool has_b = bias.defined();
   return record(op, y, std::move(inputs), [=](const Tensor& g) {
-    Tensor gx = Tensor::empty(g.shape(), g.dtype());
-    Tensor gw = ws.defined() ? Tensor::empty(Shape{d}, g.dtype()) : Tensor();
-    Tensor gb = has_b ? Tensor::empty(Shape{d}, g.dtype()) : Tensor();
+    check_same("layer_norm backward", g, xs);
+    Tensor gx = Tensor::empty(g.shape(), g.dtype(), g.device());
+    Tensor gw = ws.defined() ? Tensor::empty(Shape{d}, g.dtype(), g.device()) : Tensor();
+    Tensor gb = has_b ? Tensor::empty(Shape{d}, g.dtype(), g.device()) : Tensor();
     dispatch_float(g.dtype(), op, [&](auto tag) {
       using T = decltype(tag);
-      cpu::layernorm_backward(xs.data<T>(), ws.defined() ? ws.data<T>() : nullptr, mean.data<T>(), rstd.data<T>(),
-                              g.data<T>(), gx.data<T>(), gw.defined() ? gw.data<T>() : nullptr,
-                              gb.defined() ? gb.data<T>() : nullptr, m, d);
+      const T* w = ws.defined() ? ws.data<T>() : nullptr;
+      T* dw = gw.defined() ? gw.data<T>() : nullptr;
+      T* db = gb.defined() ? gb.data<T>() : nullptr;
+      if constexpr (std::is_same_v<T, float>) {
+        if (on_cuda(g))
+          return cuda::layernorm_backward(xs.data<T>(), w, mean.data<T>(), rstd.data<T>(), g.data<T>(), gx.data<T>(),
+                                          dw, db, m, d);
+      }
+      cpu::layernorm_backward(xs.data<T>(), w, mean.data<T>(), rstd.data<T>(), g.data<T>(), gx.data<T>(), dw, db, m, d);
     });
     std::vector<Tensor> grads{gx};
     if (gw.defined()) grads.push_back(gw);
@@ -120,24 +146,46 @@ int64_t check_lstm_layer(const Tensor& x, const LstmLayerWeights& w, size_t l, i
   return d;
 }
 
+// One layer's backward on CUDA; the scratch (pre-activation gradients, h shifted by one step, the
+// carried dh and dc) lives on the device for the duration of the call.
+void lstm_layer_backward_cuda(const LstmSaved& sv, const Tensor& dh, Tensor& dx, Tensor& dw_ih, Tensor& dw_hh,
+                              Tensor& db_ih, Tensor& db_hh) {
+  const cpu::LstmSizes& s = sv.s;
+  Tensor da = Tensor::empty(sv.gates.shape(), DType::f32, Device::cuda);
+  Tensor h_prev = Tensor::empty(sv.h.shape(), DType::f32, Device::cuda);
+  Tensor carry = Tensor::empty(Shape{2, s.n, s.d}, DType::f32, Device::cuda);  // dh_rec, dc
+  cuda::lstm_layer_backward(sv.in.data<float>(), sv.w_ih.data<float>(), sv.w_hh.data<float>(), sv.h.data<float>(),
+                            sv.c.data<float>(), sv.gates.data<float>(), dh.data<float>(),
+                            dx.defined() ? dx.data<float>() : nullptr, dw_ih.data<float>(), dw_hh.data<float>(),
+                            db_ih.data<float>(), db_hh.data<float>(), da.data<float>(), h_prev.data<float>(),
+                            carry.data<float>(), carry.data<float>() + s.n * s.d, s.n, s.t, s.i, s.d);
+}
+
 // Backpropagation through every layer, last to first; g is the gradient of the top layer's output.
 // Returns the gradients in the node's input order: x, then w_ih, w_hh, b_ih, b_hh per layer.
 std::vector<Tensor> lstm_backward(const std::vector<LstmSaved>& saved, const Tensor& g, bool x_needs_grad) {
+  check_same("lstm backward", g, saved.back().h);
   std::vector<Tensor> grads(1 + 4 * saved.size());
   Tensor dh = g;
+  const Device dev = g.device();
   for (size_t l = saved.size(); l-- > 0;) {
     const LstmSaved& sv = saved[l];
     DType t = g.dtype();
-    Tensor dx = (l > 0 || x_needs_grad) ? Tensor::empty(sv.in.shape(), t) : Tensor();
-    Tensor dw_ih = Tensor::empty(sv.w_ih.shape(), t), dw_hh = Tensor::empty(sv.w_hh.shape(), t);
-    Tensor db_ih = Tensor::empty(Shape{4 * sv.s.d}, t), db_hh = Tensor::empty(Shape{4 * sv.s.d}, t);
-    Tensor da = Tensor::empty(sv.gates.shape(), t);
-    dispatch_float(t, "lstm backward", [&](auto tag) {
-      using T = decltype(tag);
-      cpu::lstm_layer_backward(sv.in.data<T>(), sv.w_ih.data<T>(), sv.w_hh.data<T>(), sv.h.data<T>(), sv.c.data<T>(),
-                               sv.gates.data<T>(), dh.data<T>(), dx.defined() ? dx.data<T>() : nullptr,
-                               dw_ih.data<T>(), dw_hh.data<T>(), db_ih.data<T>(), db_hh.data<T>(), da.data<T>(), sv.s);
-    });
+    Tensor dx = (l > 0 || x_needs_grad) ? Tensor::empty(sv.in.shape(), t, dev) : Tensor();
+    Tensor dw_ih = Tensor::empty(sv.w_ih.shape(), t, dev), dw_hh = Tensor::empty(sv.w_hh.shape(), t, dev);
+    Tensor db_ih = Tensor::empty(Shape{4 * sv.s.d}, t, dev), db_hh = Tensor::empty(Shape{4 * sv.s.d}, t, dev);
+    if (dev == Device::cuda) {
+      lstm_layer_backward_cuda(sv, dh, dx, dw_ih, dw_hh, db_ih, db_hh);
+    } else {
+      Tensor da = Tensor::empty(sv.gates.shape(), t);
+      dispatch_float(t, "lstm backward", [&](auto tag) {
+        using T = decltype(tag);
+        cpu::lstm_layer_backward(sv.in.data<T>(), sv.w_ih.data<T>(), sv.w_hh.data<T>(), sv.h.data<T>(), sv.c.data<T>(),
+                                 sv.gates.data<T>(), dh.data<T>(), dx.defined() ? dx.data<T>() : nullptr,
+                                 dw_ih.data<T>(), dw_hh.data<T>(), db_ih.data<T>(), db_hh.data<T>(), da.data<T>(),
+                                 sv.s);
+      });
+    }
     grads[1 + 4 * l] = dw_ih;
     grads[2 + 4 * l] = dw_hh;
     grads[3 + 4 * l] = db_ih;
@@ -148,12 +196,42 @@ std::vector<Tensor> lstm_backward(const std::vector<LstmSaved>& saved, const Ten
   return grads;
 }
 
+// Attention on CUDA: the same saves as the CPU path (the probabilities); an i64 mask becomes bytes on
+// the device (no copy to the host).
+Tensor attention_cuda(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask,
+                      const cpu::AttentionSizes& z) {
+  const char* op = "scaled_dot_product_attention";
+  Tensor mask = key_mask;
+  if (mask.defined() && mask.dtype() == DType::i64) {
+    mask = Tensor::empty(key_mask.shape(), DType::u8, Device::cuda);
+    cuda::key_mask_to_bytes(key_mask.data<int64_t>(), mask.data<uint8_t>(), key_mask.numel());
+  }
+  Tensor out = Tensor::empty(q.shape(), DType::f32, Device::cuda);
+  Tensor probs = Tensor::empty(Shape{z.n, z.h, z.t, z.s}, DType::f32, Device::cuda);
+  cuda::attention_forward(q.data<float>(), k.data<float>(), v.data<float>(),
+                          mask.defined() ? mask.data<uint8_t>() : nullptr, out.data<float>(), probs.data<float>(), z.n,
+                          z.h, z.t, z.s, z.dh);
+  if (!needs_grad({&q, &k, &v})) return out;
+  Tensor qs = q.detach(), ks = k.detach(), vs = v.detach();
+  return record(op, out, {q, k, v}, [=](const Tensor& g) {
+    check_same("scaled_dot_product_attention backward", g, qs);
+    Tensor dq = Tensor::empty(qs.shape(), DType::f32, Device::cuda),
+           dk = Tensor::empty(ks.shape(), DType::f32, Device::cuda),
+           dv = Tensor::empty(vs.shape(), DType::f32, Device::cuda);
+    Tensor dp = Tensor::empty(probs.shape(), DType::f32, Device::cuda);
+    cuda::attention_backward(qs.data<float>(), ks.data<float>(), vs.data<float>(), probs.data<float>(), g.data<float>(),
+                             dq.data<float>(), dk.data<float>(), dv.data<float>(), dp.data<float>(), z.n, z.h, z.t, z.s,
+                             z.dh);
+    return std::vector<Tensor>{dq, dk, dv};
+  });
+}
+
 }  // namespace
 
 Tensor lstm(const Tensor& x, const std::vector<LstmLayerWeights>& layers) {
   const char* op = "lstm";
   check_float(op, x);
-  check_cpu(op, x);
+  if (on_cuda(x)) check_cuda_f32(op, x);
   DRU_CHECK(x.ndim() == 3 && x.size(0) > 0 && x.size(1) > 0,
             "lstm: input has shape {}; expected (N, T, I) (batch_first) with N and T positive", x.shape().str());
   DRU_CHECK(!layers.empty(), "lstm: no layers given; pass one LstmLayerWeights per layer");
@@ -165,11 +243,17 @@ Tensor lstm(const Tensor& x, const std::vector<LstmLayerWeights>& layers) {
     const LstmLayerWeights& w = layers[l];
     const int64_t d = check_lstm_layer(x, w, l, in.size(2));
     cpu::LstmSizes s{n, steps, in.size(2), d};
-    Tensor h = Tensor::empty(Shape{n, steps, d}, x.dtype());
-    Tensor c = Tensor::empty(Shape{n, steps, d}, x.dtype());
-    Tensor gates = Tensor::empty(Shape{n, steps, 4 * d}, x.dtype());
+    Tensor h = Tensor::empty(Shape{n, steps, d}, x.dtype(), x.device());
+    Tensor c = Tensor::empty(Shape{n, steps, d}, x.dtype(), x.device());
+    Tensor gates = Tensor::empty(Shape{n, steps, 4 * d}, x.dtype(), x.device());
     dispatch_float(x.dtype(), op, [&](auto tag) {
       using T = decltype(tag);
+      if constexpr (std::is_same_v<T, float>) {
+        if (on_cuda(x))
+          return cuda::lstm_layer_forward(in.data<T>(), w.w_ih.data<T>(), w.w_hh.data<T>(), w.b_ih.data<T>(),
+                                          w.b_hh.data<T>(), h.data<T>(), c.data<T>(), gates.data<T>(), s.n, s.t, s.i,
+                                          s.d);
+      }
       cpu::lstm_layer_forward(in.data<T>(), w.w_ih.data<T>(), w.w_hh.data<T>(), w.b_ih.data<T>(), w.b_hh.data<T>(),
                               h.data<T>(), c.data<T>(), gates.data<T>(), s);
     });
@@ -190,7 +274,7 @@ Tensor lstm(const Tensor& x, const std::vector<LstmLayerWeights>& layers) {
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask) {
   const char* op = "scaled_dot_product_attention";
   check_float(op, q);
-  check_cpu(op, q);
+  if (on_cuda(q)) check_cuda_f32(op, q);
   check_same(op, q, k);
   check_same(op, q, v);
   DRU_CHECK(q.ndim() == 4 && q.size(3) > 0, "{}: q has shape {}; expected (N, H, T, Dh) with Dh > 0", op,
@@ -201,19 +285,24 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
             heads, dh, q.shape().str());
   check_shape(op, v, k.shape(), "v (the same shape as k)");
   const int64_t s = k.size(2);
-  std::vector<uint8_t> mask;
+  cpu::AttentionSizes z{n, heads, t, s, dh};
   if (key_mask.defined()) {
-    check_cpu(op, key_mask);
+    DRU_CHECK(key_mask.device() == q.device(),
+              "{}: devices differ (key_mask with shape {} on {}, q with shape {} on {})", op, key_mask.shape().str(),
+              device_name(key_mask.device()), q.shape().str(), device_name(q.device()));
     DRU_CHECK(key_mask.dtype() == DType::u8 || key_mask.dtype() == DType::i64,
               "{}: key_mask has dtype {}; expected u8 or i64 (non-zero = attend, zero = padding)", op,
               dtype_name(key_mask.dtype()));
     check_shape(op, key_mask, Shape{n, s}, "key_mask (N, S)");
+  }
+  if (on_cuda(q)) return attention_cuda(q, k, v, key_mask, z);
+  std::vector<uint8_t> mask;
+  if (key_mask.defined()) {
     // One byte per key for the kernel, whatever the mask's dtype.
     std::vector<double> m = key_mask.to_vector();
     mask.resize(m.size());
     for (size_t i = 0; i < m.size(); ++i) mask[i] = m[i] != 0.0;
   }
-  cpu::AttentionSizes z{n, heads, t, s, dh};
   Tensor out = Tensor::empty(q.shape(), q.dtype());
   Tensor probs = Tensor::empty(Shape{n, heads, t, s}, q.dtype());
   dispatch_float(q.dtype(), op, [&](auto tag) {
