@@ -158,6 +158,31 @@ void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t byt
   }
 }
 
+void read_to_host(const HostRead* reads, size_t count) {
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i) total += (reads[i].bytes + 15) / 16 * 16;
+  if (total == 0) return;
+  // A pinned staging buffer, grown as needed, so the copies are truly asynchronous until the one wait.
+  static char* staging = nullptr;
+  static size_t staging_bytes = 0;
+  if (total > staging_bytes) {
+    if (staging) cudaFreeHost(staging);
+    DRU_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&staging), total));
+    staging_bytes = total;
+  }
+  size_t off = 0;
+  for (size_t i = 0; i < count; ++i) {
+    DRU_CUDA_CHECK(cudaMemcpyAsync(staging + off, reads[i].device, reads[i].bytes, cudaMemcpyDeviceToHost, stream()));
+    off += (reads[i].bytes + 15) / 16 * 16;
+  }
+  synchronize();
+  off = 0;
+  for (size_t i = 0; i < count; ++i) {
+    std::memcpy(reads[i].host, staging + off, reads[i].bytes);
+    off += (reads[i].bytes + 15) / 16 * 16;
+  }
+}
+
 void synchronize() {
   DRU_CUDA_CHECK(cudaStreamSynchronize(stream()));
   g_syncs.fetch_add(1, std::memory_order_relaxed);
@@ -190,6 +215,8 @@ void convert(void*, DType, const void*, DType, int64_t) { not_built(); }
 void copy_blocks(void*, int64_t, int64_t, const void*, int64_t, int64_t, int64_t, int64_t, int64_t, size_t) {
   not_built();
 }
+void read_to_host(const HostRead*, size_t) { not_built(); }
+void increment_i64(int64_t*) { not_built(); }
 void synchronize() {}
 int64_t host_syncs() { return 0; }
 void set_tf32(bool) {}

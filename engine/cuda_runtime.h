@@ -38,6 +38,17 @@ void convert(void* dst, DType dst_t, const void* src, DType src_t, int64_t n);
 void copy_blocks(void* dst, int64_t n_dst, int64_t dst_start, const void* src, int64_t n_src, int64_t src_start,
                  int64_t count, int64_t outer, int64_t inner, size_t es);
 
+// Reads several device buffers into host memory with one wait (one counted host sync): the fit loop's
+// once-per-epoch readback of the loss sums, the validation loss and the scheduler state.
+struct HostRead {
+  void* host;
+  const void* device;
+  size_t bytes;
+};
+void read_to_host(const HostRead* reads, size_t count);
+// Adds one to an int64 counter in device memory (batch norm's num_batches_tracked).
+void increment_i64(int64_t* p);
+
 void synchronize();          // waits for the engine's stream; counted
 int64_t host_syncs();        // synchronize() calls and device-to-host copies since start
 // TF32 tensor-core math in cuBLAS matrix products and cuDNN convolutions; off by default (and in

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "engine/checkpoint.h"
+#include "engine/cuda_runtime.h"
 
 namespace dru {
 
@@ -93,23 +94,46 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
     e.lr = adam.lr();
     if (hooks.begin_epoch) hooks.begin_epoch(epoch);
     model.train(true);
+    const bool dev = on_cuda(arena.values);
     double total = 0;
+    Tensor total_dev = dev ? Tensor::zeros(Shape{}, DType::f32, Device::cuda) : Tensor();
     for (int64_t b = 0; b < hooks.batches_per_epoch; ++b) {
       adam.zero_grad();
       Tensor loss = hooks.train_loss(b);
-      double v = loss.item();
-      DRU_CHECK(std::isfinite(v), "fit: training diverged at epoch {} batch {} (loss {}); lower the learning rate",
-                epoch, b + 1, v);
+      if (dev) {
+        add_(total_dev, loss.detach().reshape(Shape{}));  // read once at the end of the epoch
+      } else {
+        double v = loss.item();
+        DRU_CHECK(std::isfinite(v), "fit: training diverged at epoch {} batch {} (loss {}); lower the learning rate",
+                  epoch, b + 1, v);
+        total += v;
+      }
       loss.backward();
       adam.step();
-      total += v;
     }
-    e.train_loss = total / double(hooks.batches_per_epoch);
     model.train(false);
-    {
+    if (dev && hooks.validate_device) {
+      Tensor val;
+      {
+        NoGradGuard ng;
+        val = hooks.validate_device();
+      }
+      plateau.step_device(val, adam.lr_device());
+      float sums[2] = {0, 0};
+      cuda::HostRead reads[3] = {{&sums[0], total_dev.raw(), sizeof(float)},
+                                 {&sums[1], val.raw(), sizeof(float)},
+                                 plateau.device_state_read()};
+      cuda::read_to_host(reads, 3);  // the epoch's one host synchronisation
+      total = sums[0];
+      e.val_loss = sums[1];
+    } else {
+      if (dev) total = total_dev.item();
       NoGradGuard ng;
       e.val_loss = hooks.validate();
     }
+    DRU_CHECK(std::isfinite(total), "fit: training diverged in epoch {} (summed loss {}); lower the learning rate",
+              epoch, total);
+    e.train_loss = total / double(hooks.batches_per_epoch);
     e.improved = e.val_loss < res.best_val;
     if (e.improved) {
       res.best_val = e.val_loss;
@@ -117,7 +141,7 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
       best = snapshot(model);
       if (paths) save_model(paths->best, best, {{"epoch", std::to_string(epoch)}});
     }
-    plateau.step(e.val_loss);
+    if (!(dev && hooks.validate_device)) plateau.step(e.val_loss);
     adam.set_lr(plateau.lr());
     if (paths) {
       save_model(paths->last, snapshot(model),

@@ -2,7 +2,9 @@
 //
 // One epoch = begin_epoch hook, then for each batch: zero the gradient arena, compute the loss with the
 // pluggable train_loss hook, backward, one Adam step; then validate, step ReduceLROnPlateau on the
-// validation loss and hand its learning rate to Adam. The best-validation weights are kept (in memory
+// validation loss and hand its learning rate to Adam. With the arena on CUDA the batch losses are
+// summed on the device (a training step never waits for the GPU) and, with validate_device, the
+// scheduler runs on the GPU too: the host synchronises once per epoch to read the epoch's numbers. The best-validation weights are kept (in memory
 // and, with a checkpoint folder, as best.safetensors); with a folder the loop also writes the last
 // weights and the optimiser/scheduler state after every epoch, atomically, and resumes from them.
 // One log line per epoch goes to the log hook (stdout by default).
@@ -41,6 +43,9 @@ struct FitHooks {
   std::function<void(int epoch)> begin_epoch;            // optional: reshuffle, resample
   std::function<Tensor(int64_t batch)> train_loss;       // forward in train mode; a scalar with history
   std::function<double()> validate;                      // eval mode, no grad; the loss the scheduler sees
+  // Optional, for models on CUDA: the validation loss as a one-element f32 device tensor. With it the
+  // scheduler rule runs on the GPU and the host reads the epoch's numbers once (validate is then unused).
+  std::function<Tensor()> validate_device;
   std::function<void(const EpochLog&)> log;              // optional; default prints one line to stdout
 };
 

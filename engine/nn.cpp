@@ -1,6 +1,8 @@
 // nn.cpp — see nn.h.
 #include "engine/nn.h"
 
+#include "engine/cuda_runtime.h"
+
 #include <cmath>
 #include <set>
 
@@ -86,6 +88,19 @@ int64_t Module::num_parameters() const {
   return n;
 }
 
+void Module::to(Device dev) {
+  NoGradGuard ng;
+  for (auto* list : {&params_, &buffers_})
+    for (auto& [n, t] : *list) {
+      if (t.device() == dev) continue;
+      Tensor moved = t.detach().to(dev);
+      t.impl->storage = moved.impl->storage;
+      t.impl->offset = moved.impl->offset;
+      t.impl->grad = Tensor();
+    }
+  for (auto& [n, c] : children_) c->to(dev);
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, c] : children_) c->train(on);
@@ -120,7 +135,12 @@ BatchNorm::BatchNorm(int64_t c, double momentum_, double eps_, DType dt) : momen
 }
 
 Tensor BatchNorm::forward(const Tensor& x) {
-  if (training()) num_batches_tracked.data<int64_t>()[0] += 1;
+  if (training()) {
+    if (on_cuda(num_batches_tracked))
+      cuda::increment_i64(num_batches_tracked.data<int64_t>());
+    else
+      num_batches_tracked.data<int64_t>()[0] += 1;
+  }
   return batch_norm(x, weight, bias, running_mean, running_var, training(), momentum, eps);
 }
 

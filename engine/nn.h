@@ -39,6 +39,10 @@ class Module {
   void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
   int64_t num_parameters() const;
 
+  // Moves every parameter and buffer to dev in place (the handles the layers hold see the move).
+  // Call before ParamArena::finalize; parameters must not be in an arena yet.
+  void to(Device dev);
+
   void train(bool on = true);
   void eval() { train(false); }
   bool training() const { return training_; }

@@ -7,6 +7,11 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/adam/adam.h"
+#ifdef DRU_HAVE_CUDA
+#include "engine/cuda/common.cuh"
+#include "kernels/adam/adam_cuda.h"
+#include "kernels/plateau/plateau_cuda.h"
+#endif
 
 namespace dru {
 
@@ -72,11 +77,16 @@ Adam::Adam(ParamArena& arena, AdamConfig cfg) : arena_(arena), cfg_(cfg) {
   check_adam_config(cfg);
   m_ = Tensor::zeros(arena.values.shape(), arena.values.dtype(), arena.values.device());
   v_ = Tensor::zeros(arena.values.shape(), arena.values.dtype(), arena.values.device());
+  if (on_cuda(arena.values)) {
+    check_cuda_f32("Adam", arena.values);
+    lr_dev_ = Tensor::full(Shape{1}, cfg_.lr, DType::f32, Device::cuda);
+  }
 }
 
 void Adam::set_lr(double lr) {
   DRU_CHECK(lr >= 0, "Adam::set_lr: learning rate {} is negative", lr);
   cfg_.lr = lr;
+  if (lr_dev_.defined()) lr_dev_.fill_(lr);
 }
 
 void Adam::zero_grad() { arena_.zero_grad(); }
@@ -87,8 +97,16 @@ void Adam::step() {
   DRU_CHECK(p.numel() == m_.numel(), "Adam::step: the arena holds {} values but the optimiser was built for {}",
             p.numel(), m_.numel());
   int64_t t = step_ + 1;
-  if (p.device() != Device::cpu)
-    DRU_FAIL("Adam::step: the arena is on {}, and this build has only the CPU Adam", device_name(p.device()));
+  if (on_cuda(p)) {
+#ifdef DRU_HAVE_CUDA
+    adam_step_cuda(p.data<float>(), g.data<float>(), m_.data<float>(), v_.data<float>(), p.numel(), lr_device(),
+                   cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, t, cuda::stream());
+    step_ = t;
+    return;
+#else
+    cuda::not_built();
+#endif
+  }
   dispatch_float(p.dtype(), "Adam::step", [&](auto tag) {
     using T = decltype(tag);
     adam_step_cpu<T>(p.data<T>(), g.data<T>(), m_.data<T>(), v_.data<T>(), p.numel(), cfg_.lr, cfg_.beta1, cfg_.beta2,
@@ -141,6 +159,7 @@ void Adam::load_state(const TensorFile& file) {
   v_.copy_(*moments[1]);
   cfg_ = cfg;
   step_ = step;
+  if (lr_dev_.defined()) lr_dev_.fill_(cfg_.lr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -152,7 +171,32 @@ ReduceLROnPlateau::ReduceLROnPlateau(const PlateauConfig& cfg, double lr) : cfg_
   s_ = plateau_init(cfg, lr);
 }
 
-bool ReduceLROnPlateau::step(double metric) { return plateau_step(s_, cfg_, metric); }
+bool ReduceLROnPlateau::step(double metric) {
+  dev_current_ = false;
+  return plateau_step(s_, cfg_, metric);
+}
+
+void ReduceLROnPlateau::step_device(const Tensor& metric, float* lr_out) {
+  DRU_CHECK(metric.defined() && on_cuda(metric) && metric.numel() == 1 && metric.dtype() == DType::f32,
+            "ReduceLROnPlateau::step_device: the metric must be one f32 value on cuda");
+  DRU_CHECK(lr_out != nullptr, "ReduceLROnPlateau::step_device: no device learning rate to write (is Adam's arena on cuda?)");
+#ifdef DRU_HAVE_CUDA
+  if (!dev_state_.defined()) dev_state_ = Tensor::empty(Shape{int64_t(sizeof(PlateauState))}, DType::u8, Device::cuda);
+  if (!dev_current_) {
+    cuda::copy(dev_state_.raw(), Device::cuda, &s_, Device::cpu, sizeof(PlateauState));
+    dev_current_ = true;
+  }
+  plateau_step_cuda(static_cast<PlateauState*>(dev_state_.raw()), cfg_, metric.data<float>(), lr_out, nullptr,
+                    cuda::stream());
+#else
+  cuda::not_built();
+#endif
+}
+
+cuda::HostRead ReduceLROnPlateau::device_state_read() {
+  DRU_CHECK(dev_state_.defined(), "ReduceLROnPlateau::device_state_read: step_device was never called");
+  return cuda::HostRead{&s_, dev_state_.raw(), sizeof(PlateauState)};
+}
 
 std::map<std::string, std::string> ReduceLROnPlateau::state_metadata() const {
   return {{"plateau.lr", num(s_.lr)},
@@ -200,6 +244,7 @@ void ReduceLROnPlateau::load_state_metadata(const std::map<std::string, std::str
   s.last_epoch = small_int("plateau.last_epoch");
   cfg_ = c;
   s_ = s;
+  dev_current_ = false;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 
 #include "engine/arena.h"
 #include "engine/checkpoint.h"
+#include "engine/cuda_runtime.h"
 #include "kernels/plateau/plateau.h"
 
 namespace dru {
@@ -37,6 +38,10 @@ class Adam {
   const AdamConfig& config() const { return cfg_; }
   const Tensor& exp_avg() const { return m_; }     // (P) first moment
   const Tensor& exp_avg_sq() const { return v_; }  // (P) second moment
+  // On a CUDA arena the learning rate also lives in device memory (one f32) where the kernel reads
+  // it: set_lr writes it there, and ReduceLROnPlateau::step_device writes it without the host.
+  // nullptr on the CPU.
+  float* lr_device() const { return lr_dev_.defined() ? lr_dev_.data<float>() : nullptr; }
 
   // A host snapshot: tensors adam.m, adam.v; metadata adam.step, adam.lr, adam.beta1, adam.beta2,
   // adam.eps, adam.weight_decay and adam.params (the arena's name/shape table, to catch a state from
@@ -50,6 +55,7 @@ class Adam {
   ParamArena& arena_;
   AdamConfig cfg_;
   Tensor m_, v_;
+  Tensor lr_dev_;  // (1) f32 on the device, CUDA arenas only
   int64_t step_ = 0;
 };
 
@@ -60,6 +66,12 @@ class ReduceLROnPlateau {
 
   bool step(double metric);  // true when the lr was reduced
   double lr() const { return s_.lr; }
+  // The same rule on the GPU (a one-thread kernel): the metric is a one-element f32 CUDA tensor, the
+  // state lives in device memory and the new lr is written to lr_out (Adam::lr_device()), so the host
+  // waits for nothing. Until the state is read back (device_state_read, folded into the fit loop's
+  // once-per-epoch readback) lr() and state() show the state before the device steps.
+  void step_device(const Tensor& metric, float* lr_out);
+  cuda::HostRead device_state_read();
   const PlateauState& state() const { return s_; }
   const PlateauConfig& config() const { return cfg_; }
 
@@ -71,6 +83,8 @@ class ReduceLROnPlateau {
  private:
   PlateauConfig cfg_;
   PlateauState s_;
+  Tensor dev_state_;          // sizeof(PlateauState) bytes on the device
+  bool dev_current_ = false;  // dev_state_ holds s_ (or newer)
 };
 
 // One safetensors file with Adam's moments and both objects' metadata, written atomically.

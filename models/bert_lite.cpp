@@ -46,7 +46,7 @@ BertEmbeddings::BertEmbeddings(const ModelConfig& cfg, Generator& gen, uint64_t 
 }
 
 Tensor BertEmbeddings::forward(const Tensor& ids, const Tensor& segments) {
-  Tensor positions = Tensor::arange(ids.size(1), DType::i64);
+  Tensor positions = Tensor::arange(ids.size(1), DType::i64).to(ids.device());
   // (N, T, D) + (T, D) broadcast over the batch + (N, T, D)
   Tensor h = word->forward(ids) + position->forward(positions) + segment->forward(segments);
   return dropout->forward(norm->forward(h));
@@ -119,21 +119,26 @@ void BertLite::check_input(const ModelInput& in) const {
   DRU_CHECK(in.x.dtype() == DType::i64 && in.x.ndim() == 2 && in.x.size(0) > 0 && in.x.size(1) > 0,
             "bert-lite: token ids (x) have shape {} and dtype {}; expected (N, T) i64 with N, T positive",
             in.x.shape().str(), dtype_name(in.x.dtype()));
-  check_cpu("bert-lite", in.x);
   const int64_t n = in.x.size(0), t = in.x.size(1);
   DRU_CHECK(t <= cfg_.max_positions, "bert-lite: sequence length {} exceeds max_positions {}; truncate the input "
             "or build the model with a larger max_positions", t, cfg_.max_positions);
-  const int64_t* ids = in.x.data<int64_t>();
-  for (int64_t i = 0; i < n * t; ++i)
+  const Device dev = in.x.device();
+  for (const Tensor* other : {&in.x2, &in.mask})
+    DRU_CHECK(!other->defined() || other->device() == dev, "bert-lite: token ids are on {} but segment ids or the "
+              "mask are on {}; move them together", device_name(dev), device_name(other->device()));
+  // The id, segment and mask checks read values on the host: on the GPU they would stop the stream on
+  // every batch, so there the data pipeline (which builds these on the CPU) is trusted.
+  const bool host = dev == Device::cpu;
+  const int64_t* ids = host ? in.x.data<int64_t>() : nullptr;
+  for (int64_t i = 0; host && i < n * t; ++i)
     DRU_CHECK(ids[i] >= 0 && ids[i] < cfg_.vocab, "bert-lite: token id {} at (row {}, position {}) is outside the "
               "vocabulary [0, {})", ids[i], i / t, i % t, cfg_.vocab);
   if (in.x2.defined()) {
     DRU_CHECK(in.x2.dtype() == DType::i64 && in.x2.shape() == in.x.shape(),
               "bert-lite: segment ids (x2) have shape {} and dtype {}; expected {} i64 like the token ids",
               in.x2.shape().str(), dtype_name(in.x2.dtype()), in.x.shape().str());
-    check_cpu("bert-lite", in.x2);
-    const int64_t* seg = in.x2.data<int64_t>();
-    for (int64_t i = 0; i < n * t; ++i)
+    const int64_t* seg = host ? in.x2.data<int64_t>() : nullptr;
+    for (int64_t i = 0; host && i < n * t; ++i)
       DRU_CHECK(seg[i] == 0 || seg[i] == 1, "bert-lite: segment id {} at (row {}, position {}) is not 0 or 1",
                 seg[i], i / t, i % t);
   }
@@ -141,9 +146,8 @@ void BertLite::check_input(const ModelInput& in) const {
     DRU_CHECK((in.mask.dtype() == DType::u8 || in.mask.dtype() == DType::i64) && in.mask.shape() == in.x.shape(),
               "bert-lite: mask has shape {} and dtype {}; expected {} u8 like the token ids (non-zero = token)",
               in.mask.shape().str(), dtype_name(in.mask.dtype()), in.x.shape().str());
-    check_cpu("bert-lite", in.mask);
-    std::vector<double> m = in.mask.to_vector();
-    for (int64_t r = 0; r < n; ++r)
+    std::vector<double> m = host ? in.mask.to_vector() : std::vector<double>();
+    for (int64_t r = 0; host && r < n; ++r)
       DRU_CHECK(m[size_t(r * t)] != 0.0, "bert-lite: mask row {} marks position 0 as padding; position 0 is [CLS] "
                 "and must be a token", r);
   }
@@ -153,7 +157,7 @@ ModelOutput BertLite::forward(const ModelInput& in, Mode mode) {
   check_input(in);
   train(mode == Mode::train);
   const int64_t n = in.x.size(0);
-  Tensor segments = in.x2.defined() ? in.x2 : Tensor::zeros(in.x.shape(), DType::i64);
+  Tensor segments = in.x2.defined() ? in.x2 : Tensor::zeros(in.x.shape(), DType::i64, in.x.device());
   ModelOutput out;
   Tensor h = embeddings->forward(in.x, segments);
   for (size_t i = 0; i < layers->size(); ++i) {

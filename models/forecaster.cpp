@@ -42,12 +42,15 @@ ModelOutput ElectricityLstm::forward(const ModelInput& in, Mode mode) {
             dtype_name(in.x2.dtype()), n);
   train(mode == Mode::train);
 
-  // The customer's vector joins every step's features: embed the id repeated T times.
-  std::vector<double> ids = in.x2.to_vector();
-  std::vector<int64_t> per_step(size_t(n * steps));
+  // The customer's vector joins every step's features: embed each id once, then repeat its row T
+  // times with a gather whose index (row i*T + t reads row i) depends only on the sizes, so the ids
+  // themselves never travel to the host (on the GPU that would stop the stream every step).
+  std::vector<int64_t> repeat(size_t(n * steps));
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t t = 0; t < steps; ++t) per_step[size_t(i * steps + t)] = int64_t(ids[size_t(i)]);
-  Tensor emb = customer_embedding->forward(Tensor::from(per_step, Shape{n, steps}));
+    for (int64_t t = 0; t < steps; ++t) repeat[size_t(i * steps + t)] = i;
+  Tensor per_id = customer_embedding->forward(in.x2);  // (N, E)
+  Tensor emb = index_select(per_id, Tensor::from(repeat, Shape{n * steps}).to(x.device()))
+                   .reshape(Shape{n, steps, per_id.size(1)});
 
   ModelOutput out;
   Tensor seq = dropout->forward(lstm->forward(concat({x, emb}, 2)));

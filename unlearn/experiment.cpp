@@ -396,9 +396,12 @@ void write_plots(const fs::path& out, const Preset& p, const std::vector<uint64_
 
 ExperimentSummary run_experiment(const ExperimentOptions& opt) {
   Preset p = make_preset(opt.preset, opt.quick);
-  if (opt.device == "cuda")
-    DRU_FAIL("--device cuda: the CUDA backend is not built yet; run with --device cpu");
-  if (opt.device != "cpu") throw UsageError(fmt::format("--device '{}': choose cpu or cuda", opt.device));
+  if (opt.device != "cpu" && opt.device != "cuda")
+    throw UsageError(fmt::format("--device '{}': choose cpu or cuda", opt.device));
+  if (opt.device == "cuda" && cuda_device_count() == 0)
+    DRU_FAIL("--device cuda: {}; run with --device cpu",
+             cuda_compiled() ? "no GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)"
+                             : "this build has no CUDA backend (rebuild where the CUDA toolkit exists)");
   if (opt.seeds < 1) throw UsageError(fmt::format("--seeds {}: need at least 1", opt.seeds));
   if (opt.resume && opt.fresh) throw UsageError("--resume and --fresh contradict each other: pick one");
   if (!opt.forget.empty()) p.rule = opt.forget;
@@ -473,9 +476,11 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
     fs::create_directories(dir);
     ModelConfig mc = cfg;
     mc.seed = seed;
-    const Task task = make_task(data, p.rule, mc, p.loss, p.batch, seed);
+    Task task = make_task(data, p.rule, mc, p.loss, p.batch, seed);
+    task.device = opt.device == "cuda" ? Device::cuda : Device::cpu;
     auto key_of = [&](const std::string& stage, const nlohmann::json& settings, const std::vector<std::string>& inputs) {
       nlohmann::json j{{"stage", stage}, {"base", base}, {"seed", seed}, {"settings", settings}, {"inputs", inputs}};
+      if (task.device == Device::cuda) j["device"] = "cuda";  // GPU results differ from the CPU's in rounding
       return hash_hex(j.dump());
     };
     // The checkpoint folder carries the stage key, so a changed setting never resumes a stale state.

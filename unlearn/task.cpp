@@ -31,10 +31,14 @@ ModelInput to_input(const Task& task, const Batch& b, bool train, uint64_t step)
   in.x = b.x.dtype() == DType::u8 ? augment_images(b.x, train, task.seed, step) : b.x;
   in.x2 = b.x2;
   in.mask = b.mask;
+  if (task.device != Device::cpu)
+    for (Tensor* t : {&in.x, &in.x2, &in.mask})
+      if (t->defined()) *t = t->to(task.device);
   return in;
 }
 
-Tensor task_loss(const Task& task, const Tensor& pred, const Tensor& y) {
+Tensor task_loss(const Task& task, const Tensor& pred, const Tensor& y_in) {
+  const Tensor y = y_in.device() == pred.device() ? y_in : y_in.to(pred.device());
   switch (task.loss) {
     case LossKind::l1: return l1_loss(pred, y);
     case LossKind::mse: return mse_loss(pred, y);
@@ -82,13 +86,18 @@ template <class F> void for_each_eval_batch(Model& model, const Task& task, cons
 }  // namespace
 
 double evaluate(Model& model, const Task& task, const Samples& s) {
-  double total = 0;
+  // Batch losses are summed where the model runs and read once.
+  Tensor total;
   int64_t batches = 0;
   for_each_eval_batch(model, task, s, [&](const Batch& b, const Tensor& pred) {
-    total += task_loss(task, pred, b.y).item();
+    Tensor l = task_loss(task, pred, b.y).reshape(Shape{});
+    if (total.defined())
+      add_(total, l);
+    else
+      total = l.clone();
     ++batches;
   });
-  return total / double(batches);
+  return total.item() / double(batches);
 }
 
 std::vector<double> predict(Model& model, const Task& task, const Samples& s) {
@@ -103,9 +112,11 @@ std::vector<double> predict(Model& model, const Task& task, const Samples& s) {
 std::vector<double> sample_losses(Model& model, const Task& task, const Samples& s) {
   std::vector<double> out;
   for_each_eval_batch(model, task, s, [&](const Batch& b, const Tensor& pred) {
-    // One loss per sample: the task's loss over that sample's row (batch size 1 in the paper's code).
-    const int64_t n = pred.size(0);
-    for (int64_t i = 0; i < n; ++i) out.push_back(task_loss(task, pred.slice(0, i, i + 1), b.y.slice(0, i, i + 1)).item());
+    // One loss per sample: the task's loss over that sample's row (batch size 1 in the paper's code),
+    // computed on the host from one copy of the batch's predictions.
+    const Tensor p = pred.to(Device::cpu);
+    const int64_t n = p.size(0);
+    for (int64_t i = 0; i < n; ++i) out.push_back(task_loss(task, p.slice(0, i, i + 1), b.y.slice(0, i, i + 1)).item());
   });
   return out;
 }
@@ -113,7 +124,9 @@ std::vector<double> sample_losses(Model& model, const Task& task, const Samples&
 std::unique_ptr<Model> fresh_model(const Task& task, uint64_t seed) {
   ModelConfig c = task.model;
   c.seed = seed;
-  return make_model(c);
+  std::unique_ptr<Model> m = make_model(c);
+  m->to(task.device);
+  return m;
 }
 
 std::unique_ptr<Model> copy_model(const Task& task, const Model& src) {

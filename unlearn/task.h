@@ -28,17 +28,21 @@ struct Task {
   int64_t batch = 256;
   uint64_t seed = 0;        // data order, augmentation and initialisation derive from it
   bool augment_eval = false;  // apply training augmentation when evaluating (the paper's quirk, PAPER.md §6.4)
+  // Where models live and compute. Data sets stay on the host; each batch is copied to the device
+  // as it is gathered, and predictions come back to the host for the metrics.
+  Device device = Device::cpu;
 };
 
 // Builds a Task: applies the rule to every split (count_forget's checks included).
 Task make_task(DataSet data, const std::string& rule, ModelConfig model, LossKind loss, int64_t batch,
                uint64_t seed);
 
-// A gathered batch as model input: u8 images become normalised f32 (augmented when train, with the
-// Philox stream (seed, step)); other fields pass through.
+// A gathered batch as model input on task.device: u8 images become normalised f32 (augmented when
+// train, with the Philox stream (seed, step)); other fields pass through.
 ModelInput to_input(const Task& task, const Batch& b, bool train, uint64_t step);
 
-// The task's loss of a prediction against targets (a scalar with history when pred has one).
+// The task's loss of a prediction against targets (a scalar with history when pred has one); targets
+// on the host are moved to the prediction's device.
 // Electricity predictions (N, H, Q) are scored against targets (N, H) with the quantile loss.
 Tensor task_loss(const Task& task, const Tensor& pred, const Tensor& y);
 
