@@ -1,29 +1,54 @@
 // ops_loss.cpp — loss ops. Each is one fused tape node (DESIGN decision 3): the forward pass also
 // computes d loss / d pred, and the backward only scales that saved gradient by the incoming scalar.
+// On CUDA the loss is a 0-dim device tensor and the backward scales by the incoming gradient on the
+// device too: neither direction waits for the GPU.
 #include "engine/ops.h"
 #include "kernels/loss/loss.h"
+#include "kernels/loss/loss_cuda.h"
 
 namespace dru {
 
 namespace {
 
-// Records a scalar loss whose gradient w.r.t. pred was precomputed; target gets the negated gradient
-// (every loss here depends on pred - target) when it requires one.
-Tensor fused_loss(const char* op, const Tensor& pred, const Tensor& target, double value, Tensor grad_pred,
+// The backward of a fused loss: the saved d loss / d pred times the incoming scalar g, and its negation
+// for the target where wanted. On CUDA g is read by the kernel, never by the host.
+std::vector<Tensor> scaled_grads(const Tensor& grad_pred, const Tensor& g, bool with_target) {
+  if (on_cuda(grad_pred)) {
+    Tensor s = g.dtype() == DType::f32 ? g : g.to(DType::f32);
+    if (!on_cuda(s)) s = s.to(Device::cuda);  // a queued host-to-device copy, no wait
+    Tensor gp = Tensor::empty(grad_pred.shape(), DType::f32, Device::cuda);
+    Tensor gt = with_target ? Tensor::empty(grad_pred.shape(), DType::f32, Device::cuda) : Tensor();
+    cuda::scale_by_device_scalar(grad_pred.data<float>(), s.data<float>(), gp.data<float>(),
+                                 with_target ? gt.data<float>() : nullptr, grad_pred.numel());
+    return {gp, gt};
+  }
+  double s = g.item();
+  Tensor gp = s == 1.0 ? grad_pred : mul(grad_pred, s);
+  return {gp, with_target ? neg(gp) : Tensor()};
+}
+
+// Records a scalar loss (out: a 0-dim tensor on pred's device) whose gradient w.r.t. pred was
+// precomputed; target gets the negated gradient (every loss here depends on pred - target) when it
+// requires one.
+Tensor fused_loss(const char* op, const Tensor& pred, const Tensor& target, Tensor out, Tensor grad_pred,
                   bool target_is_difference) {
-  Tensor out = Tensor::scalar(value, pred.dtype());
   bool gt = target.requires_grad() && target_is_difference;
-  return record(op, out, {pred, target}, [grad_pred, gt](const Tensor& g) {
-    double s = g.item();
-    Tensor gp = s == 1.0 ? grad_pred : mul(grad_pred, s);
-    return std::vector<Tensor>{gp, gt ? neg(gp) : Tensor()};
-  });
+  return record(op, out, {pred, target},
+                [grad_pred, gt](const Tensor& g) { return scaled_grads(grad_pred, g, gt); });
+}
+
+// The CUDA forward of l1/mse: a 0-dim loss and the gradient, from one fused launch.
+template <class F> Tensor fused_cuda(const char* op, const Tensor& pred, const Tensor& target, F&& launch) {
+  check_cuda_f32(op, pred);
+  Tensor grad = Tensor::empty(pred.shape(), DType::f32, Device::cuda);
+  Tensor out = Tensor::empty(Shape{}, DType::f32, Device::cuda);
+  launch(pred.data<float>(), target.data<float>(), grad.data<float>(), out.data<float>(), pred.numel());
+  return fused_loss(op, pred, target, out, grad, true);
 }
 
 void check_pair(const char* op, const Tensor& pred, const Tensor& target) {
   check_same(op, pred, target);
   check_float(op, pred);
-  check_cpu(op, pred);
   DRU_CHECK(pred.shape() == target.shape(),
             "{}: prediction shape {} differs from target shape {} (reshape one; broadcasting here usually hides a bug)",
             op, pred.shape().str(), target.shape().str());
@@ -34,29 +59,30 @@ void check_pair(const char* op, const Tensor& pred, const Tensor& target) {
 
 Tensor l1_loss(const Tensor& pred, const Tensor& target) {
   check_pair("l1_loss", pred, target);
+  if (on_cuda(pred)) return fused_cuda("l1_loss", pred, target, cuda::l1_loss_fused);
   Tensor grad = Tensor::empty(pred.shape(), pred.dtype());
   double v = dispatch_float(pred.dtype(), "l1_loss", [&](auto tag) {
     using T = decltype(tag);
     return l1_loss_forward_backward_cpu(pred.data<T>(), target.data<T>(), grad.data<T>(), pred.numel());
   });
-  return fused_loss("l1_loss", pred, target, v, grad, true);
+  return fused_loss("l1_loss", pred, target, Tensor::scalar(v, pred.dtype()), grad, true);
 }
 
 Tensor mse_loss(const Tensor& pred, const Tensor& target) {
   check_pair("mse_loss", pred, target);
+  if (on_cuda(pred)) return fused_cuda("mse_loss", pred, target, cuda::mse_loss_fused);
   Tensor grad = Tensor::empty(pred.shape(), pred.dtype());
   double v = dispatch_float(pred.dtype(), "mse_loss", [&](auto tag) {
     using T = decltype(tag);
     return mse_loss_forward_backward_cpu(pred.data<T>(), target.data<T>(), grad.data<T>(), pred.numel());
   });
-  return fused_loss("mse_loss", pred, target, v, grad, true);
+  return fused_loss("mse_loss", pred, target, Tensor::scalar(v, pred.dtype()), grad, true);
 }
 
 Tensor quantile_loss(const Tensor& pred, const Tensor& target, const std::vector<double>& quantiles) {
   const char* op = "quantile_loss";
   check_same(op, pred, target);
   check_float(op, pred);
-  check_cpu(op, pred);
   DRU_CHECK(pred.ndim() == 2 && pred.size(1) == int64_t(quantiles.size()),
             "quantile_loss: prediction has shape {}; expected (N, {}) for {} quantiles", pred.shape().str(),
             quantiles.size(), quantiles.size());
@@ -64,15 +90,25 @@ Tensor quantile_loss(const Tensor& pred, const Tensor& target, const std::vector
             "quantile_loss: target has shape {}; expected ({},) or ({}, 1)", target.shape().str(), pred.size(0),
             pred.size(0));
   for (double q : quantiles) DRU_CHECK(q > 0 && q < 1, "quantile_loss: quantile {} is not in (0, 1)", q);
+  // The target's gradient is the negated row sum of the prediction gradient; targets are data here.
+  DRU_CHECK(!target.requires_grad(), "quantile_loss: a target that requires a gradient is not supported");
+  if (on_cuda(pred)) {
+    check_cuda_f32(op, pred);
+    DRU_CHECK(quantiles.size() <= size_t(cuda::kMaxLossQuantiles), "quantile_loss: {} quantiles; CUDA takes at most {}",
+              quantiles.size(), cuda::kMaxLossQuantiles);
+    Tensor grad = Tensor::empty(pred.shape(), DType::f32, Device::cuda);
+    Tensor out = Tensor::empty(Shape{}, DType::f32, Device::cuda);
+    cuda::quantile_loss_fused(pred.data<float>(), target.data<float>(), quantiles.data(), int(quantiles.size()),
+                              grad.data<float>(), out.data<float>(), pred.size(0));
+    return fused_loss(op, pred, target, out, grad, false);
+  }
   Tensor grad = Tensor::empty(pred.shape(), pred.dtype());
   double v = dispatch_float(pred.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     return quantile_loss_forward_backward_cpu(pred.data<T>(), target.data<T>(), quantiles.data(), grad.data<T>(),
                                               pred.size(0), pred.size(1));
   });
-  // The target's gradient is the negated row sum of the prediction gradient; targets are data here.
-  DRU_CHECK(!target.requires_grad(), "quantile_loss: a target that requires a gradient is not supported");
-  return fused_loss(op, pred, target, v, grad, false);
+  return fused_loss(op, pred, target, Tensor::scalar(v, pred.dtype()), grad, false);
 }
 
 }  // namespace dru

@@ -5,6 +5,7 @@
 // attention-transfer distance (a known value and a gradient check), the settings and bad names.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -130,6 +131,59 @@ TEST_CASE("gradcheck: attention_transfer") {
   attention_transfer(a, b).backward();
   CHECK(a.grad().defined());
   CHECK_FALSE(b.grad().defined());
+}
+
+namespace {
+
+// The attention-transfer distance composed from separate ops, as unlearn/methods.cpp computed it
+// before the fused kernel: the reference the fused CPU pass must reproduce.
+Tensor attention_transfer_composed(const Tensor& a, const Tensor& b) {
+  const int64_t m = a.size(0);
+  auto q = [m](const Tensor& x) {
+    Tensor p = mean(pow(x, 2.0), {1});
+    return l2_normalize(p.reshape(Shape{m, p.numel() / m}), 1, 1e-12);
+  };
+  Tensor d = sub(q(a), q(b.detach()));
+  return mean(mul(d, d));
+}
+
+}  // namespace
+
+TEST_CASE("unlearn: fused attention transfer equals the composed ops") {
+  // 4-D, 3-D, 2-D, a zero sample (the clamped branch of l2_normalize) and both dtypes.
+  for (const Shape& s : {Shape{3, 4, 2, 3}, Shape{2, 5, 7}, Shape{4, 6}, Shape{2, 3, 4, 4}})
+    for (DType t : {DType::f64, DType::f32}) {
+      Tensor a64 = test::randn64(s, 7);
+      if (s == Shape{2, 3, 4, 4}) std::fill(a64.data<double>(), a64.data<double>() + 48, 0.0);  // sample 0
+      Tensor a = a64.to(t), b = test::randn64(s, 8).to(t);
+      Tensor a1 = a.detach().requires_grad_(), a2 = a.detach().requires_grad_();
+      Tensor fused = attention_transfer(a1, b), composed = attention_transfer_composed(a2, b);
+      CHECK(fused.ndim() == 0);
+      CHECK(fused.dtype() == t);
+      const double tol = t == DType::f64 ? 1e-12 : 1e-5;
+      CHECK(fused.item() == doctest::Approx(composed.item()).epsilon(tol));
+      fused.backward(Tensor::full(Shape{}, 0.7, t));
+      composed.backward(Tensor::full(Shape{}, 0.7, t));
+      std::vector<double> g1 = a1.grad().to_vector(), g2 = a2.grad().to_vector();
+      double mag = 0, err = 0;
+      for (size_t i = 0; i < g1.size(); ++i) {
+        mag = std::max(mag, std::fabs(g2[i]));
+        err = std::max(err, std::fabs(g1[i] - g2[i]));
+      }
+      CHECK(err <= tol * std::max(mag, 1e-30));
+    }
+}
+
+TEST_CASE("unlearn: attention transfer without a gradient records nothing") {
+  Tensor a = test::randn64(Shape{2, 3, 4}, 1), b = test::randn64(Shape{2, 3, 4}, 2);
+  Tensor l;
+  {
+    NoGradGuard ng;
+    l = attention_transfer(a.detach().requires_grad_(), b);
+  }
+  CHECK_FALSE(l.requires_grad());
+  CHECK_THROWS_AS(attention_transfer(Tensor::empty(Shape{0, 3}, DType::f64), Tensor::empty(Shape{0, 3}, DType::f64)),
+                  Error);
 }
 
 TEST_CASE("unlearn: default settings are the paper's") {

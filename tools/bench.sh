@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# make bench: runs every bench program of the build (CPU benches here; the CUDA kernel benches join
-# where a GPU exists) and the PyTorch reference on the same machine, and keeps the JSON rows in
-# BUILD/bench.json.
+# make bench: runs every bench program of the build (CPU benches; the CUDA kernel benches bench_<family>
+# where they were built and a GPU is visible) and the PyTorch references on the same machine, and keeps
+# the JSON rows in BUILD/bench.json.
 set -euo pipefail
 build=${1:-build}
 out="$build/bench.json"
@@ -18,5 +18,39 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   /usr/bin/python3 tools/bench_torch_cpu.py | tee /dev/stderr | grep '^{' >> "$out"
 else
   echo "bench: PyTorch reference skipped (python3-torch is not installed; tools/setup.sh installs it)"
+fi
+
+# CUDA kernel benches: each exits 77 without a GPU; nvidia-smi -L saves starting them at all.
+gpu_benches=("$build"/bench_*)
+gpu_visible=0
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then gpu_visible=1; fi
+ran_gpu=0
+for b in "${gpu_benches[@]}"; do
+  case "$(basename "$b")" in bench_cpu | bench_images) continue ;; esac
+  [ -f "$b" ] && [ -x "$b" ] || continue
+  if [ "$gpu_visible" = 0 ]; then
+    echo "bench: $(basename "$b") skipped (no GPU visible)"
+    continue
+  fi
+  rc=0
+  "$b" > "$build/$(basename "$b").log" 2>&1 || rc=$?
+  cat "$build/$(basename "$b").log" >&2
+  grep '^{' "$build/$(basename "$b").log" >> "$out" || true
+  if [ "$rc" = 0 ]; then ran_gpu=1; elif [ "$rc" != 77 ]; then echo "bench: $(basename "$b") failed (exit $rc)"; fi
+done
+# The PyTorch CUDA reference: whichever python3 has torch with CUDA.
+if [ "$ran_gpu" = 1 ]; then
+  torch_py=""
+  for py in python3 /usr/bin/python3; do
+    if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+      torch_py=$py
+      break
+    fi
+  done
+  if [ -n "$torch_py" ]; then
+    "$torch_py" tools/bench_torch_cuda.py | tee /dev/stderr | grep '^{' >> "$out" || true
+  else
+    echo "bench: PyTorch CUDA reference skipped (no python3 with torch and CUDA)"
+  fi
 fi
 echo "== JSON rows in $out"

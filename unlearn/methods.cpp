@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "engine/ops.h"
+#include "engine/ops_fused.h"
 #include "engine/rng.h"
 
 namespace dru {
@@ -298,13 +299,9 @@ Tensor attention_transfer(const Tensor& a, const Tensor& b) {
   DRU_CHECK(a.defined() && b.defined() && a.shape() == b.shape() && a.ndim() >= 2,
             "attention_transfer: activations {} and {} must have the same shape (m, C, ...)",
             a.defined() ? a.shape().str() : "undefined", b.defined() ? b.shape().str() : "undefined");
-  const int64_t m = a.size(0);
-  auto q = [m](const Tensor& x) {
-    Tensor p = mean(pow(x, 2.0), {1});
-    return l2_normalize(p.reshape(Shape{m, p.numel() / std::max<int64_t>(m, 1)}), 1, 1e-12);
-  };
-  Tensor d = sub(q(a), q(b.detach()));
-  return mean(mul(d, d));
+  // One fused node (engine/ops_fused.h): q(x) = l2_normalize(mean_c x^2) per sample, mean (q(a) - q(b))^2,
+  // with b a constant (the frozen model's activation).
+  return attention_transfer_loss(a, b);
 }
 
 }  // namespace dru

@@ -1,35 +1,98 @@
-// adam_cuda.cu — v1 of the fused Adam kernel: a grid-stride loop, one element per thread per
-// iteration; memory-bound (28 bytes per parameter), so the grid is sized to fill the device once.
+// adam_cuda.cu — the fused Adam kernels (contract and versions in adam_cuda.h; element math in adam.h).
 #include <algorithm>
+#include <cstdint>
 
 #include "engine/check.h"
+#include "engine/cuda/common.cuh"
 #include "kernels/adam/adam.h"
 #include "kernels/adam/adam_cuda.h"
 
 namespace dru {
 
+namespace {
+
 constexpr int kAdamBlock = 256;
 
-__global__ void adam_step_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
-                                 float* __restrict__ v, int64_t n, const float* __restrict__ lr, double beta1,
-                                 double beta2, double eps, double weight_decay, double bias_c1, double bias_c2) {
-  const AdamScalars<float> s = adam_scalars<float>(double(*lr), beta1, beta2, eps, weight_decay, bias_c1, bias_c2);
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    adam_update(p[i], g[i], m[i], v[i], s);
+// The per-step scalars from the device-resident lr, in double as PyTorch computes them; each thread
+// builds its own copy (a few FP64 operations, nothing next to the memory traffic).
+__device__ __forceinline__ AdamScalars<float> scalars_of(const float* lr, double beta1, double beta2, double eps,
+                                                         double weight_decay, double bias_c1, double bias_c2) {
+  return adam_scalars<float>(double(*lr), beta1, beta2, eps, weight_decay, bias_c1, bias_c2);
+}
+
+// v1: one element per thread per iteration.
+__global__ void __launch_bounds__(kAdamBlock)
+    adam_v1_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m, float* __restrict__ v,
+                   int64_t n, const float* __restrict__ lr, double beta1, double beta2, double eps,
+                   double weight_decay, double bias_c1, double bias_c2) {
+  const AdamScalars<float> s = scalars_of(lr, beta1, beta2, eps, weight_decay, bias_c1, bias_c2);
+  DRU_GRID_LOOP(i, n) adam_update(p[i], g[i], m[i], v[i], s);
+}
+
+// v2: float4 loads and stores over the first 4 * (n / 4) elements; the block-0 threads then take the
+// (at most three) remaining elements one by one.
+__global__ void __launch_bounds__(kAdamBlock)
+    adam_v2_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m, float* __restrict__ v,
+                   int64_t n, const float* __restrict__ lr, double beta1, double beta2, double eps,
+                   double weight_decay, double bias_c1, double bias_c2) {
+  const AdamScalars<float> s = scalars_of(lr, beta1, beta2, eps, weight_decay, bias_c1, bias_c2);
+  const int64_t n4 = n / 4;
+  float4* p4 = reinterpret_cast<float4*>(p);
+  const float4* g4 = reinterpret_cast<const float4*>(g);
+  float4* m4 = reinterpret_cast<float4*>(m);
+  float4* v4 = reinterpret_cast<float4*>(v);
+  DRU_GRID_LOOP(i, n4) {
+    float4 pp = p4[i], gg = g4[i], mm = m4[i], vv = v4[i];
+    adam_update(pp.x, gg.x, mm.x, vv.x, s);
+    adam_update(pp.y, gg.y, mm.y, vv.y, s);
+    adam_update(pp.z, gg.z, mm.z, vv.z, s);
+    adam_update(pp.w, gg.w, mm.w, vv.w, s);
+    p4[i] = pp;
+    m4[i] = mm;
+    v4[i] = vv;
+  }
+  if (blockIdx.x == 0) {
+    const int64_t i = 4 * n4 + threadIdx.x;
+    if (i < n) adam_update(p[i], g[i], m[i], v[i], s);
+  }
+}
+
+bool aligned16(const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; }
+
+void launch_adam(int version, float* p, const float* g, float* m, float* v, int64_t n, const float* lr, double beta1,
+                 double beta2, double eps, double weight_decay, int64_t step, cudaStream_t stream) {
+  DRU_CHECK(version == 1 || version == 2, "adam_step_cuda: no kernel version {} (1 or 2)", version);
+  DRU_CHECK(step >= 1, "adam_step_cuda: step {} must be >= 1", step);
+  if (n <= 0) return;
+  const double c1 = adam_bias_correction(beta1, step), c2 = adam_bias_correction(beta2, step);
+  const int64_t cap = int64_t(std::max(cuda::sm_count(), 1)) * 8;  // 8 resident blocks of 256 per SM
+  if (version == 2 && aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v)) {
+    const int64_t blocks = std::clamp<int64_t>((n / 4 + kAdamBlock - 1) / kAdamBlock, 1, cap);
+    adam_v2_kernel<<<unsigned(blocks), kAdamBlock, 0, stream>>>(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay,
+                                                                 c1, c2);
+  } else {
+    const int64_t blocks = std::clamp<int64_t>((n + kAdamBlock - 1) / kAdamBlock, 1, cap);
+    adam_v1_kernel<<<unsigned(blocks), kAdamBlock, 0, stream>>>(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay,
+                                                                 c1, c2);
+  }
+  DRU_CUDA_LAUNCHED();
+}
+
+}  // namespace
+
+void adam_step_cuda_version(int version, float* p, const float* g, float* m, float* v, int64_t n, const float* lr,
+                            double beta1, double beta2, double eps, double weight_decay, int64_t step) {
+  launch_adam(version, p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, step, cuda::stream());
 }
 
 void adam_step_cuda(float* p, const float* g, float* m, float* v, int64_t n, const float* lr, double beta1,
                     double beta2, double eps, double weight_decay, int64_t step, cudaStream_t stream) {
-  if (n == 0) return;
-  int device = 0, sms = 0;
-  cudaGetDevice(&device);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  int64_t blocks = std::min<int64_t>((n + kAdamBlock - 1) / kAdamBlock, int64_t(std::max(sms, 1)) * 8);
-  adam_step_kernel<<<unsigned(blocks), kAdamBlock, 0, stream>>>(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay,
-                                                                 adam_bias_correction(beta1, step),
-                                                                 adam_bias_correction(beta2, step));
-  cudaError_t err = cudaGetLastError();
-  DRU_CHECK(err == cudaSuccess, "adam_step_cuda: kernel launch failed: {}", cudaGetErrorString(err));
+  launch_adam(2, p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, step, stream);
+}
+
+void adam_step_cuda(float* p, const float* g, float* m, float* v, int64_t n, const float* lr, double beta1,
+                    double beta2, double eps, double weight_decay, int64_t step) {
+  adam_step_cuda(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, step, cuda::stream());
 }
 
 }  // namespace dru
