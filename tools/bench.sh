@@ -48,7 +48,8 @@ if [ "$ran_gpu" = 1 ]; then
     fi
   done
   if [ -n "$torch_py" ]; then
-    "$torch_py" tools/bench_torch_cuda.py | tee /dev/stderr | grep '^{' >> "$out" || true
+    # Unset: a CUDA library path of the build (another cuDNN) would shadow the cuDNN that torch bundles.
+    env -u LD_LIBRARY_PATH "$torch_py" tools/bench_torch_cuda.py | tee /dev/stderr | grep '^{' >> "$out" || true
   else
     echo "bench: PyTorch CUDA reference skipped (no python3 with torch and CUDA)"
   fi

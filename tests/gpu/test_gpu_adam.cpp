@@ -47,7 +47,7 @@ double adam_parity(int version, int64_t n, int64_t offset, double weight_decay) 
 
 }  // namespace
 
-TEST_CASE("gpu adam: matches the CPU reference over 10 steps") {
+TEST_CASE("gpu: adam matches the CPU reference over 10 steps") {
   // n = 100003 is not a multiple of the block size nor of 4 (v2's tail path runs).
   for (int version : {0, 1, 2})
     for (double wd : {0.0, 0.01}) {
@@ -58,7 +58,7 @@ TEST_CASE("gpu adam: matches the CPU reference over 10 steps") {
     }
 }
 
-TEST_CASE("gpu adam: unaligned arrays and tiny sizes") {
+TEST_CASE("gpu: adam with unaligned arrays and tiny sizes") {
   for (int64_t n : {1, 3, 4, 7, 1029})
     for (int64_t offset : {0, 1}) {
       double worst = adam_parity(2, n, offset, 0.01);
