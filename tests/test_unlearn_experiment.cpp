@@ -240,7 +240,12 @@ TEST_CASE("experiment: bad options are usage errors") {
   o = tiny_stsb(tmp.str());
   o.stop_after = "lunch";
   CHECK_THROWS_AS(dru::run_experiment(o), dru::UsageError);
+  if (dru::cuda_device_count() == 0) {  // with a GPU, cuda is a valid device
+    o = tiny_stsb(tmp.str());
+    o.device = "cuda";
+    CHECK_THROWS_WITH_AS(dru::run_experiment(o), doctest::Contains("--device cuda: "), dru::Error);
+  }
   o = tiny_stsb(tmp.str());
-  o.device = "cuda";
-  CHECK_THROWS_WITH_AS(dru::run_experiment(o), doctest::Contains("the CUDA backend is not built yet"), dru::Error);
+  o.device = "tpu";
+  CHECK_THROWS_AS(dru::run_experiment(o), dru::UsageError);
 }

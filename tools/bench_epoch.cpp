@@ -3,8 +3,8 @@
 // sizes and loop in PyTorch):
 //
 //   allcnn     AllCNN on 32x32 images: 12,208 images (AgeDB's training split), batch 256
-//   stsb-lstm  the STS-B LSTM: 5,249 sentence pairs (STS-B's training split), batch 256, 30 tokens of
-//              300-d word vectors per sentence
+//   stsb-lstm  the STS-B LSTM: 5,249 sentence pairs (STS-B's training split), batch 256, 10 words (the
+//              paper's T) of 300-d word vectors per sentence
 //
 // Data are synthetic (timing does not depend on pixel values); images are already normalised f32.
 // One epoch = a fresh permutation uploaded once, then per batch: index_select the batch, forward in
@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
     ModelConfig cfg;
     cfg.name = o.model;
     cfg.seed = 1;
-    const int64_t T = 30, D = 300;
+    const int64_t T = 10, D = 300;
     if (o.model == "stsb-lstm") {
       cfg.embed_dim = D;
       cfg.seq_len = T;

@@ -36,15 +36,17 @@ step "machine"
   nproc
 } | tee "$out/env.txt"
 
-# Shared libraries a carried build brings, and cuDNN/cuBLAS from PyTorch's wheels where the system has none.
+# Our programs find the shared libraries a carried build brings, then cuDNN/cuBLAS from PyTorch's
+# wheels where the system has none; Python runs with the environment it came with (its torch loads its
+# own cuDNN, which an older one on the path would shadow).
 libs="$build/lib"
 for pkg in cudnn cublas cuda_runtime; do
   d=$(python3 -c "import nvidia.$pkg, os; print(os.path.join(list(nvidia.$pkg.__path__)[0], 'lib'))" 2>/dev/null) && libs="$libs:$d"
 done
-export LD_LIBRARY_PATH="$libs:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+ours="LD_LIBRARY_PATH=$libs:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"  # use as: env "$ours" PROGRAM
 
 step "build ($build)"
-if [ -x "$build/dru_gpu_tests" ] && "$build/dru_gpu_tests" --list-test-cases >/dev/null 2>&1; then
+if [ -x "$build/dru_gpu_tests" ] && env "$ours" "$build/dru_gpu_tests" --list-test-cases >/dev/null 2>&1; then
   echo "reusing $build: its programs run here" | tee "$out/build.log"
 else
   echo "building $build for sm_80 and sm_90" | tee "$out/build.log"
@@ -53,37 +55,64 @@ else
     { tail -30 "$out/build.log"; echo "gpu_check: the build failed (log: $out/build.log)"; exit 1; }
 fi
 
+# One process per test file: a crash or a sticky CUDA error in one file cannot hide the others' results.
 step "GPU tests"
-timeout 300 "$build/dru_gpu_tests" 2>&1 | tee "$out/gpu_tests.log"
-tests_rc=${PIPESTATUS[0]}
+: > "$out/gpu_tests.log"
+tests_rc=0
+for f in tests/gpu/test_gpu_*.cpp; do
+  echo "-- $(basename "$f")" | tee -a "$out/gpu_tests.log"
+  timeout 120 env "$ours" "$build/dru_gpu_tests" --source-file="*$(basename "$f")" 2>&1 | tee -a "$out/gpu_tests.log"
+  rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || { tests_rc=1; echo "-- $(basename "$f"): exit $rc" | tee -a "$out/gpu_tests.log"; }
+done
 
 step "kernel benches"
 : > "$out/bench.json"
 for b in "$build"/bench_*; do
   case "$(basename "$b")" in bench_cpu|bench_images|bench_epoch) continue ;; esac
   [ -x "$b" ] || continue
-  timeout 60 "$b" 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
+  timeout 60 env "$ours" "$b" 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
 done
-if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-  timeout 120 python3 tools/bench_torch_cuda.py 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
+have_torch=0
+python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null && have_torch=1
+if [ $have_torch = 1 ]; then
+  timeout 90 python3 tools/bench_torch_cuda.py 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
 fi
 
 step "training epochs (data resident on the GPU)"
 for m in allcnn stsb-lstm; do
-  timeout 120 "$build/bench_epoch" "$m" --device cuda 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
-  timeout 180 python3 tools/reference/bench_epoch_torch.py "$m" --device cuda 2>&1 | tee -a "$out/bench.log" |
-    grep '^{' >> "$out/bench.json"
+  timeout 120 env "$ours" "$build/bench_epoch" "$m" --device cuda 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
+  [ $have_torch = 1 ] && timeout 180 python3 tools/reference/bench_epoch_torch.py "$m" --device cuda 2>&1 |
+    tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
 done
+
+step "the main job on the GPU: dru experiment stsb-lstm --quick --device cuda"
+if [ -x "$build/dru" ]; then
+  exp=$(mktemp -d)
+  timeout 100 env "$ours" "$build/dru" experiment stsb-lstm --quick --device cuda --out "$exp" 2>&1 |
+    tee "$out/experiment.log"
+  echo "exit ${PIPESTATUS[0]}" | tee -a "$out/experiment.log"
+fi
 
 step "summary"
 python3 - "$out/bench.json" "$out/gpu_tests.log" "$tests_rc" > "$out/summary.md" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+import re
 log = open(sys.argv[2], errors="replace").read().splitlines()
-status = [l for l in log if l.startswith("[doctest] test cases") or l.startswith("[doctest] assertions")]
-print("| GPU tests | " + ("; ".join(s.replace("[doctest] ", "") for s in status) or "no summary") +
-      f" (exit {sys.argv[3]}) |")
+count = {"test cases": [0, 0, 0], "assertions": [0, 0, 0]}
+for l in log:
+    m = re.match(r"\[doctest\] (test cases|assertions): *(\d+) \| *(\d+) passed \| *(\d+) failed", l)
+    if m:
+        for i in range(3):
+            count[m.group(1)][i] += int(m.group(i + 2))
+crashed = [l[3:] for l in log if l.startswith("-- ") and ": exit " in l]
+print("| what | result |")
 print("| --- | --- |")
+for k, (n, ok, bad) in count.items():
+    print(f"| GPU {k} | {ok} of {n} passed, {bad} failed |")
+for c in crashed:
+    print(f"| GPU test file {c} | |")
 for r in rows:
     if r.get("bench") == "epoch":
         print(f"| epoch {r['model']} ({r['impl']}) | {r['epoch_ms']:.1f} ms, {r['steps']} steps"

@@ -13,13 +13,13 @@ pack=${1:-gpu-pack}
 build=build-gpu
 archs=${ARCHS:-90}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$archs" -DDRU_BLAS=OFF >/dev/null
-cmake --build "$build" -j"${JOBS:-2}" --target dru_gpu_tests bench_epoch benches
+cmake --build "$build" -j"${JOBS:-2}" --target dru_gpu_tests bench_epoch benches dru
 rm -rf "$pack"
 mkdir -p "$pack/lib"
-for b in "$build"/dru_gpu_tests "$build"/bench_*; do
+for b in "$build"/dru "$build"/dru_gpu_tests "$build"/bench_*; do
   [ -x "$b" ] && [ -f "$b" ] || continue
   cp "$b" "$pack/"
   ldd "$b" | awk '/=> \// {print $3}' | grep -E 'lib(fmt|stb|svm|gomp)\.' || true
 done | sort -u | while read -r l; do cp -L "$l" "$pack/lib/"; done
-strip "$pack"/dru_gpu_tests "$pack"/bench_* 2>/dev/null || true
+strip "$pack"/dru "$pack"/dru_gpu_tests "$pack"/bench_* 2>/dev/null || true
 du -sh "$pack"

@@ -37,7 +37,7 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
     g = torch.Generator(device="cpu").manual_seed(7)
-    T, D = 30, 300
+    T, D = 10, 300
     n = a.n or (12208 if a.model == "allcnn" else 5249)
     y = (torch.rand(n, 1, generator=g) * 5).to(dev)
     if a.model == "allcnn":
