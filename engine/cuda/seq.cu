@@ -10,7 +10,7 @@
 // over every t and sequence as a single GEMM over all N T rows: the backward writes h shifted by one
 // step (zeros at t = 0) beside da, so each row of da meets its own h_{t-1}. The recurrence itself, for
 // the hidden sizes the models use (D <= 128), is one kernel launch per direction in which each block
-// carries a few sequences through all steps (see "the whole recurrence in one launch" below). Larger
+// carries one sequence through all steps (see "the whole recurrence in one launch" below). Larger
 // D takes a GEMM per step (h_{t-1} W_hh^T accumulated into that step's gate rows, a strided matrix of
 // N rows with row stride T 4D) and a fused cell kernel per step; its backward mirrors that.
 // Attention is batched GEMMs around a masked row softmax; the probabilities are materialised, as on
@@ -283,120 +283,142 @@ __global__ void lstm_cell_backward_kernel(const float* __restrict__ gates, const
 // ---- LSTM, the whole recurrence in one launch (small D) --------------------------------------------
 //
 // Launching a GEMM and a kernel per step leaves the GPU waiting for the host (about 8 us per launch,
-// measured on an H100 at the model sizes). For D up to kFusedMaxD each block instead owns a few
-// sequences and runs every step itself: the recurrence of a sequence needs only its own h and c, so
-// blocks never wait for each other and the steps are separated by __syncthreads alone. Every block
-// reads all of W_hh each step, from L1/L2 (64 KiB at D = 64); each sum runs over k in a fixed order,
-// so the result does not depend on the number of rows per block.
+// measured on an H100 at the model sizes). For D up to kFusedMaxD one block instead carries one
+// sequence through every step: the recurrence of a sequence needs only its own h and c, so blocks
+// never wait for each other and the steps are separated by __syncthreads alone. A block has a thread
+// per gate column (4D, rounded up to whole warps); threads j < D also own hidden unit j and keep its c
+// (forward) or dc (backward) in a register. Each thread loads what the next step needs from global
+// memory before working on the current one, so that latency overlaps the step. Every block reads all
+// of W_hh each step, from L1/L2 (64 KiB at D = 64). Each sum runs over k in a fixed order.
 
-constexpr int64_t kFusedMaxD = 128;
-constexpr int64_t kFusedMaxRows = 4;
+constexpr int64_t kFusedMaxD = 128;  // 4D threads per block, at most 512
 
-// Sequences per block: one while there are few, so more of the GPU works; more once the blocks would
-// outnumber the multiprocessors several times.
-int64_t fused_rows_per_block(int64_t n) { return std::min(kFusedMaxRows, std::max<int64_t>(1, (n + 127) / 128)); }
+unsigned fused_threads(int64_t d) { return unsigned((4 * d + kWarp - 1) / kWarp * kWarp); }
+__host__ __device__ int64_t fused_h_floats(int64_t d) { return (d + 3) / 4 * 4; }
 
 // wt (cols, rows) = w (rows, cols)^T.
 __global__ void transpose_kernel(const float* __restrict__ w, float* __restrict__ wt, int64_t rows, int64_t cols) {
   DRU_GRID_LOOP(idx, rows * cols) wt[(idx % cols) * rows + idx / cols] = w[idx];
 }
 
-// Forward of sequences [b0, b0 + rr) over every step. gates holds x W_ih^T on entry and the activated
-// gates on exit; w_hh_t is W_hh^T (D, 4D), so the threads of a warp read neighbouring columns.
-// Shared memory: h_{t-1} and c_{t-1} (R, D) each, the step's pre-activations (R, 4D).
+// Forward of sequence blockIdx.x over every step. gates holds x W_ih^T on entry and the activated gates
+// on exit; w_hh_t is W_hh^T (D, 4D), so the threads of a warp read neighbouring columns.
+// Shared memory: h_{t-1} (D, padded to a multiple of 4: the compiler widens the tail of the k loop to
+// 16-byte loads, which must not reach into the pre-activations other threads are writing) and the
+// step's pre-activations (4D).
 __global__ void lstm_forward_fused_kernel(const float* __restrict__ w_hh_t, const float* __restrict__ b_ih,
                                           const float* __restrict__ b_hh, float* __restrict__ gates,
-                                          float* __restrict__ h, float* __restrict__ c, int64_t n, int64_t steps,
-                                          int64_t d, int64_t rows_per_block) {
+                                          float* __restrict__ h, float* __restrict__ c, int64_t steps, int64_t d) {
   extern __shared__ float smem[];
-  const int64_t g4 = 4 * d, b0 = int64_t(blockIdx.x) * rows_per_block;
-  const int64_t rr = n - b0 < rows_per_block ? n - b0 : rows_per_block;
+  const int64_t g4 = 4 * d, col = threadIdx.x, j = threadIdx.x;
+  const bool gate_thread = col < g4, unit_thread = j < d;
   float* h_s = smem;
-  float* c_s = h_s + rows_per_block * d;
-  float* g_s = c_s + rows_per_block * d;
-  for (int64_t k = threadIdx.x; k < 2 * rows_per_block * d; k += blockDim.x) smem[k] = 0.f;  // h_0 = c_0 = 0
+  float* g_s = smem + fused_h_floats(d);
+  float* seq_gates = gates + int64_t(blockIdx.x) * steps * g4;
+  float* seq_h = h + int64_t(blockIdx.x) * steps * d;
+  float* seq_c = c + int64_t(blockIdx.x) * steps * d;
+  if (unit_thread) h_s[j] = 0.f;  // h_0 = 0
+  float c_reg = 0.f;              // c_0 = 0
+  const float bias = gate_thread ? b_ih[col] + b_hh[col] : 0.f;
+  float pre = gate_thread ? seq_gates[col] : 0.f;
   __syncthreads();
   for (int64_t t = 0; t < steps; ++t) {
-    // a = x W_ih^T + (b_ih + b_hh) + h_{t-1} W_hh^T, one (sequence, gate column) per thread.
-    for (int64_t it = threadIdx.x; it < rr * g4; it += blockDim.x) {
-      const int64_t r = it / g4, col = it % g4;
-      float acc = gates[((b0 + r) * steps + t) * g4 + col] + (b_ih[col] + b_hh[col]);
-      const float* hr = h_s + r * d;
+    const float pre_next = gate_thread && t + 1 < steps ? seq_gates[(t + 1) * g4 + col] : 0.f;
+    if (gate_thread) {  // a = x W_ih^T + (b_ih + b_hh) + h_{t-1} W_hh^T
+      float acc = pre + bias;
 #pragma unroll 8
-      for (int64_t k = 0; k < d; ++k) acc += hr[k] * w_hh_t[k * g4 + col];
-      g_s[it] = acc;
+      for (int64_t k = 0; k < d; ++k) acc += h_s[k] * w_hh_t[k * g4 + col];
+      g_s[col] = acc;
     }
     __syncthreads();
-    // The cell, one (sequence, unit) per thread.
-    for (int64_t it = threadIdx.x; it < rr * d; it += blockDim.x) {
-      const int64_t r = it / d, j = it % d, row = (b0 + r) * steps + t;
-      const float* gs = g_s + r * g4;
-      float ai = gs[j], af = gs[d + j], ag = gs[2 * d + j], ao = gs[3 * d + j], ct, ht;
-      lstm_cell::forward(ai, af, ag, ao, c_s[it], ct, ht);
-      float* a = gates + row * g4;
+    if (unit_thread) {
+      float ai = g_s[j], af = g_s[d + j], ag = g_s[2 * d + j], ao = g_s[3 * d + j], ct, ht;
+      lstm_cell::forward(ai, af, ag, ao, c_reg, ct, ht);
+      float* a = seq_gates + t * g4;
       a[j] = ai;
       a[d + j] = af;
       a[2 * d + j] = ag;
       a[3 * d + j] = ao;
-      c[row * d + j] = ct;
-      h[row * d + j] = ht;
-      c_s[it] = ct;
-      h_s[it] = ht;
+      seq_c[t * d + j] = ct;
+      seq_h[t * d + j] = ht;
+      c_reg = ct;
+      h_s[j] = ht;
     }
     __syncthreads();
+    pre = pre_next;
   }
 }
 
-// Backward of sequences [b0, b0 + rr) over every step, last to first: writes da (N, T, 4D) and h_prev.
-// dh_rec = da_{t+1} W_hh is summed per gate block q (k in [qD, qD + D)) by separate threads, then the
-// four partial sums are added in a fixed order. Shared memory: da_{t+1} (R, 4D), the partial sums
-// (R, 4, D) and the carried dc (R, D).
+// What the backward of unit j at step t reads from global memory (zeros before the first step).
+struct LstmStepIn {
+  float i, f, g, o, c, c_prev, dh, h_prev;
+};
+
+__device__ __forceinline__ LstmStepIn load_step(const float* seq_gates, const float* seq_c, const float* seq_h,
+                                                const float* seq_dh, int64_t t, int64_t d, int64_t j) {
+  const float* g = seq_gates + t * 4 * d;
+  return {g[j],
+          g[d + j],
+          g[2 * d + j],
+          g[3 * d + j],
+          seq_c[t * d + j],
+          t > 0 ? seq_c[(t - 1) * d + j] : 0.f,
+          seq_dh[t * d + j],
+          t > 0 ? seq_h[(t - 1) * d + j] : 0.f};
+}
+
+// Backward of sequence blockIdx.x over every step, last to first: writes da (N, T, 4D) and h_prev.
+// dh_rec = da_{t+1} W_hh: thread (q, j) sums the gate block q (k in [qD, qD + D)) for unit j, then unit
+// j adds the four partial sums in a fixed order. Shared memory: da_{t+1} (4D), the partial sums (4D).
 __global__ void lstm_backward_fused_kernel(const float* __restrict__ w_hh, const float* __restrict__ gates,
                                            const float* __restrict__ c, const float* __restrict__ h,
                                            const float* __restrict__ dh, float* __restrict__ da,
-                                           float* __restrict__ h_prev, int64_t n, int64_t steps, int64_t d,
-                                           int64_t rows_per_block) {
+                                           float* __restrict__ h_prev, int64_t steps, int64_t d) {
   extern __shared__ float smem[];
-  const int64_t g4 = 4 * d, b0 = int64_t(blockIdx.x) * rows_per_block;
-  const int64_t rr = n - b0 < rows_per_block ? n - b0 : rows_per_block;
+  const int64_t g4 = 4 * d, tid = threadIdx.x, j = threadIdx.x;
+  const bool gate_thread = tid < g4, unit_thread = j < d;
   float* da_s = smem;
-  float* part_s = da_s + rows_per_block * g4;
-  float* dc_s = part_s + rows_per_block * g4;
-  for (int64_t k = threadIdx.x; k < rows_per_block * d; k += blockDim.x) dc_s[k] = 0.f;
-  __syncthreads();
+  float* part_s = smem + g4;
+  const int64_t seq = blockIdx.x;
+  const float* seq_gates = gates + seq * steps * g4;
+  const float* seq_c = c + seq * steps * d;
+  const float* seq_h = h + seq * steps * d;
+  const float* seq_dh = dh + seq * steps * d;
+  float* seq_da = da + seq * steps * g4;
+  float* seq_h_prev = h_prev + seq * steps * d;
+  const int64_t q = tid / d, jq = tid % d;     // the gate block and unit of a partial sum
+  const float* w_col = w_hh + q * d * d + jq;  // column jq of rows qD.. of W_hh (4D, D)
+  float dc = 0.f;
+  LstmStepIn in{};
+  if (unit_thread) in = load_step(seq_gates, seq_c, seq_h, seq_dh, steps - 1, d, j);
   for (int64_t t = steps - 1; t >= 0; --t) {
+    LstmStepIn in_next{};
+    if (unit_thread && t > 0) in_next = load_step(seq_gates, seq_c, seq_h, seq_dh, t - 1, d, j);
     const bool has_next = t < steps - 1;
     if (has_next) {
-      for (int64_t it = threadIdx.x; it < rr * g4; it += blockDim.x) {
-        const int64_t r = it / g4, q = (it % g4) / d, j = it % d;
-        const float* dar = da_s + r * g4 + q * d;
-        const float* w = w_hh + q * d * d + j;  // column j of rows qD.. of W_hh (4D, D)
+      if (gate_thread) {
+        const float* dar = da_s + q * d;
         float acc = 0.f;
 #pragma unroll 8
-        for (int64_t k = 0; k < d; ++k) acc += dar[k] * w[k * d];
-        part_s[it] = acc;
+        for (int64_t k = 0; k < d; ++k) acc += dar[k] * w_col[k * d];
+        part_s[tid] = acc;
       }
       __syncthreads();
     }
-    for (int64_t it = threadIdx.x; it < rr * d; it += blockDim.x) {
-      const int64_t r = it / d, j = it % d, row = (b0 + r) * steps + t;
-      const float* p = part_s + r * g4 + j;
-      const float dh_rec = has_next ? ((p[0] + p[d]) + p[2 * d]) + p[3 * d] : 0.f;
-      const float* g = gates + row * g4;
-      const float c_prev = t > 0 ? c[(row - 1) * d + j] : 0.f;
+    if (unit_thread) {
+      const float dh_rec = has_next ? ((part_s[j] + part_s[d + j]) + part_s[2 * d + j]) + part_s[3 * d + j] : 0.f;
       float dai, daf, dag, dao, dc_prev;
-      lstm_cell::backward(g[j], g[d + j], g[2 * d + j], g[3 * d + j], c_prev, c[row * d + j], dh[row * d + j] + dh_rec,
-                          dc_s[it], dai, daf, dag, dao, dc_prev);
-      float* a = da + row * g4;
-      float* as = da_s + r * g4;
-      a[j] = as[j] = dai;
-      a[d + j] = as[d + j] = daf;
-      a[2 * d + j] = as[2 * d + j] = dag;
-      a[3 * d + j] = as[3 * d + j] = dao;
-      dc_s[it] = dc_prev;
-      h_prev[row * d + j] = t > 0 ? h[(row - 1) * d + j] : 0.f;
+      lstm_cell::backward(in.i, in.f, in.g, in.o, in.c_prev, in.c, in.dh + dh_rec, dc, dai, daf, dag, dao, dc_prev);
+      float* a = seq_da + t * g4;
+      a[j] = da_s[j] = dai;
+      a[d + j] = da_s[d + j] = daf;
+      a[2 * d + j] = da_s[2 * d + j] = dag;
+      a[3 * d + j] = da_s[3 * d + j] = dao;
+      dc = dc_prev;
+      seq_h_prev[t * d + j] = in.h_prev;
     }
     __syncthreads();
+    in = in_next;
   }
 }
 
@@ -466,10 +488,8 @@ void lstm_layer_forward(const float* x, const float* w_ih, const float* w_hh, co
     float* w_hh_t = static_cast<float*>(workspace(size_t(g4 * d) * sizeof(float)));
     transpose_kernel<<<grid_for(g4 * d), kThreads, 0, stream()>>>(w_hh, w_hh_t, g4, d);
     DRU_CUDA_LAUNCHED();
-    const int64_t rows = fused_rows_per_block(n);
-    const size_t smem = size_t(6 * rows * d) * sizeof(float);
-    lstm_forward_fused_kernel<<<unsigned((n + rows - 1) / rows), kThreads, smem, stream()>>>(w_hh_t, b_ih, b_hh, gates,
-                                                                                             h, c, n, t, d, rows);
+    const size_t smem = size_t(fused_h_floats(d) + g4) * sizeof(float);
+    lstm_forward_fused_kernel<<<unsigned(n), fused_threads(d), smem, stream()>>>(w_hh_t, b_ih, b_hh, gates, h, c, t, d);
     DRU_CUDA_LAUNCHED();
     return;
   }
@@ -491,10 +511,8 @@ void lstm_layer_backward(const float* x, const float* w_ih, const float* w_hh, c
   if (d == 0) return;
   if (d <= kFusedMaxD) {
     if (n > 0 && t > 0) {
-      const int64_t rpb = fused_rows_per_block(n);
-      const size_t smem = size_t(9 * rpb * d) * sizeof(float);
-      lstm_backward_fused_kernel<<<unsigned((n + rpb - 1) / rpb), kThreads, smem, stream()>>>(w_hh, gates, c, h, dh, da,
-                                                                                              h_prev, n, t, d, rpb);
+      lstm_backward_fused_kernel<<<unsigned(n), fused_threads(d), size_t(8 * d) * sizeof(float), stream()>>>(
+          w_hh, gates, c, h, dh, da, h_prev, t, d);
       DRU_CUDA_LAUNCHED();
     }
   } else {  // one cell kernel and one GEMM per step
