@@ -61,23 +61,14 @@ step "GPU tests"
 tests_rc=0
 for f in tests/gpu/test_gpu_*.cpp; do
   echo "-- $(basename "$f")" | tee -a "$out/gpu_tests.log"
-  timeout 120 env "$ours" "$build/dru_gpu_tests" --source-file="*$(basename "$f")" 2>&1 | tee -a "$out/gpu_tests.log"
+  timeout 60 env "$ours" "$build/dru_gpu_tests" --source-file="*$(basename "$f")" 2>&1 | tee -a "$out/gpu_tests.log"
   rc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] || { tests_rc=1; echo "-- $(basename "$f"): exit $rc" | tee -a "$out/gpu_tests.log"; }
 done
 
-step "kernel benches"
 : > "$out/bench.json"
-for b in "$build"/bench_*; do
-  case "$(basename "$b")" in bench_cpu|bench_images|bench_epoch) continue ;; esac
-  [ -x "$b" ] || continue
-  timeout 60 env "$ours" "$b" 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
-done
 have_torch=0
 python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null && have_torch=1
-if [ $have_torch = 1 ]; then
-  timeout 90 python3 tools/bench_torch_cuda.py 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
-fi
 
 step "training epochs (data resident on the GPU)"
 for m in allcnn stsb-lstm; do
@@ -85,6 +76,16 @@ for m in allcnn stsb-lstm; do
   [ $have_torch = 1 ] && timeout 180 python3 tools/reference/bench_epoch_torch.py "$m" --device cuda 2>&1 |
     tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
 done
+
+step "kernel benches"
+for b in "$build"/bench_*; do
+  case "$(basename "$b")" in bench_cpu|bench_images|bench_epoch) continue ;; esac
+  [ -x "$b" ] || continue
+  timeout 60 env "$ours" "$b" 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
+done
+if [ $have_torch = 1 ]; then
+  timeout 90 python3 tools/bench_torch_cuda.py 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
+fi
 
 step "the main job on the GPU: dru experiment stsb-lstm --quick --device cuda"
 if [ -x "$build/dru" ]; then
