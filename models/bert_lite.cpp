@@ -46,7 +46,9 @@ BertEmbeddings::BertEmbeddings(const ModelConfig& cfg, Generator& gen, uint64_t 
 }
 
 Tensor BertEmbeddings::forward(const Tensor& ids, const Tensor& segments) {
-  Tensor positions = Tensor::arange(ids.size(1), DType::i64).to(ids.device());
+  if (!positions_.defined() || positions_.numel() != ids.size(1) || positions_.device() != ids.device())
+    positions_ = Tensor::arange(ids.size(1), DType::i64).to(ids.device());
+  const Tensor& positions = positions_;
   // (N, T, D) + (T, D) broadcast over the batch + (N, T, D)
   Tensor h = word->forward(ids) + position->forward(positions) + segment->forward(segments);
   return dropout->forward(norm->forward(h));

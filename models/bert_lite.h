@@ -49,6 +49,11 @@ class BertEmbeddings : public Module {
   std::shared_ptr<Embedding> word, position, segment;
   std::shared_ptr<LayerNorm> norm;
   std::shared_ptr<Dropout> dropout;
+
+ private:
+  // 0..T-1 on the ids' device, kept between calls: building it anew would copy from the host on
+  // every forward, and such a copy waits for the GPU's queue to drain.
+  Tensor positions_;
 };
 
 class BertSelfAttention : public Module {

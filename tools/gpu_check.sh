@@ -49,7 +49,11 @@ step "build ($build)"
 if [ -x "$build/dru_gpu_tests" ] && env "$ours" "$build/dru_gpu_tests" --list-test-cases >/dev/null 2>&1; then
   echo "reusing $build: its programs run here" | tee "$out/build.log"
 else
-  echo "building $build for sm_80 and sm_90" | tee "$out/build.log"
+  if [ -x "$build/dru_gpu_tests" ]; then  # say why a carried build does not run here
+    { echo "$build/dru_gpu_tests does not run here:"; env "$ours" "$build/dru_gpu_tests" --list-test-cases 2>&1 | tail -3
+      env "$ours" ldd "$build/dru_gpu_tests" | grep "not found"; } | tee "$out/build.log"
+  fi
+  echo "building $build for sm_80 and sm_90" | tee -a "$out/build.log"
   { cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="80;90" -DDRU_BLAS=OFF &&
     cmake --build "$build" -j"$(nproc)" --target dru_gpu_tests bench_epoch benches dru; } >>"$out/build.log" 2>&1 ||
     { tail -30 "$out/build.log"; echo "gpu_check: the build failed (log: $out/build.log)"; exit 1; }
@@ -83,9 +87,6 @@ for b in "$build"/bench_*; do
   [ -x "$b" ] || continue
   timeout 60 env "$ours" "$b" 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
 done
-if [ $have_torch = 1 ]; then
-  timeout 90 python3 tools/bench_torch_cuda.py 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
-fi
 
 step "the main job on the GPU: dru experiment stsb-lstm --quick --device cuda"
 if [ -x "$build/dru" ]; then
@@ -93,6 +94,11 @@ if [ -x "$build/dru" ]; then
   timeout 100 env "$ours" "$build/dru" experiment stsb-lstm --quick --device cuda --out "$exp" 2>&1 |
     tee "$out/experiment.log"
   echo "exit ${PIPESTATUS[0]}" | tee -a "$out/experiment.log"
+fi
+
+step "PyTorch kernel baselines"
+if [ $have_torch = 1 ]; then
+  timeout 90 python3 tools/bench_torch_cuda.py 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
 fi
 
 step "summary"

@@ -176,7 +176,7 @@ BatchLoss blindspot_loss(const Task& task, const MethodSettings& s, Model& blind
     Tensor loss;
     if (!rr.empty()) {
       Tensor ri = Tensor::from(rr, Shape{int64_t(rr.size())}).to(out.pred.device());
-      Tensor lr = task_loss(task, index_select(out.pred, ri), index_select(batch.y, ri));
+      Tensor lr = task_loss(task, index_select(out.pred, ri), index_select(batch.y.to(out.pred.device()), ri));
       loss = mul(lr, 1 - c);
     }
     if (!fr.empty()) {
