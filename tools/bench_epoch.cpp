@@ -142,9 +142,13 @@ int main(int argc, char** argv) {
     }
     std::sort(ms.begin(), ms.end());
     std::string dev = o.device == Device::cuda ? cuda::device_name(0) : std::string("cpu");
-    std::printf("{\"bench\":\"epoch\",\"model\":\"%s\",\"impl\":\"dru\",\"device\":\"%s\",\"n\":%lld,\"batch\":%lld,"
+    // How cuDNN's convolution algorithms were chosen (engine/cuda/conv.cu) and whether TF32 was on.
+    const char* find = std::getenv("DRU_CUDNN_BENCHMARK");
+    std::string impl = std::string("dru") + (find && std::strcmp(find, "1") == 0 ? " cudnn-find" : "") +
+                       (o.device == Device::cuda && cuda::tf32() ? " tf32" : "");
+    std::printf("{\"bench\":\"epoch\",\"model\":\"%s\",\"impl\":\"%s\",\"device\":\"%s\",\"n\":%lld,\"batch\":%lld,"
                 "\"steps\":%lld,\"epoch_ms\":%.2f,\"syncs_per_step\":%.3f,\"loss\":%.5f}\n",
-                o.model.c_str(), dev.c_str(), (long long)o.n, (long long)o.batch, (long long)steps,
+                o.model.c_str(), impl.c_str(), dev.c_str(), (long long)o.n, (long long)o.batch, (long long)steps,
                 ms[ms.size() / 2], double(syncs) / double(steps), last_loss);
     return 0;
   } catch (const Error& e) {
