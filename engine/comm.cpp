@@ -146,11 +146,13 @@ std::unique_ptr<Communicator> exchange_world(std::unique_ptr<Communicator> c) {
   return c;
 }
 
-void init_distributed(Device device) {
+void init_distributed(Device device, bool nccl_alone) {
   if (g_initialised) return;
   g_initialised = true;
   const WorldInfo w = detect_world();
-  if (w.size == 1) return;  // one process: nothing to set up, no library needed
+  DRU_CHECK(!nccl_alone || (device == Device::cuda && nccl_compiled()),
+            "an NCCL communicator needs --device cuda and a build with NCCL");
+  if (w.size == 1 && !nccl_alone) return;  // one process: nothing to set up, no library needed
   if (device == Device::cuda) {
     comm_detail::select_gpu(w.local_rank);
     if (nccl_compiled()) {
@@ -374,6 +376,7 @@ void join(void* data, size_t n, const WorldInfo& w, const std::string& host, con
 }  // namespace
 
 void tcp_rendezvous(void* data, size_t n, const WorldInfo& w) {
+  if (w.size == 1) return;  // rank 0 alone already holds the data
   const char* addr = std::getenv("MASTER_ADDR");
   const char* port_env = std::getenv("MASTER_PORT");
   const char* own = std::getenv("DRU_RENDEZVOUS_PORT");

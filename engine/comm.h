@@ -67,7 +67,8 @@ Communicator& world();
 // Sets up world() once from the environment: nothing for one process; W > 1 on the CPU uses MPI,
 // on CUDA NCCL (or MPI with host staging where NCCL is missing). Selects the local rank's GPU before
 // anything touches CUDA. Errors say what is missing (a build without MPI, a launch MPI cannot see).
-void init_distributed(Device device);
+// nccl_alone: on CUDA, an NCCL communicator even for one process (the NCCL smoke test).
+void init_distributed(Device device, bool nccl_alone = false);
 // Waits for every rank and shuts MPI down (the end of a normal run). Safe to call when nothing ran.
 void finalize_distributed();
 // Replaces world() and returns the old one (tests: a single-process reference inside an MPI job).

@@ -14,6 +14,7 @@
 #include "engine/comm.h"
 #include "engine/cuda_runtime.h"
 #include "models/model.h"
+#include "tools/comm_check.h"
 #include "tools/dataset_info.h"
 #include "tools/demo.h"
 #include "tools/steps.h"
@@ -246,6 +247,15 @@ int main(int argc, char** argv) {
   eval->add_option("--model", eval_opt.model, "The model to measure (from dru train or dru unlearn)")->required();
   eval->add_option("--gold", eval_opt.gold, "The gold model (dru train --retain-only)");
 
+  dru::CommCheckOptions comm_opt;
+  auto* comm_check = app.add_subcommand(
+      "comm-check", "Check and time the data-parallel collectives (all-reduce, broadcast, barrier) under the launcher "
+                    "that started dru: mpirun, torchrun, srun or none (see README: multi-GPU and multi-node)");
+  comm_check->add_option("--device", comm_opt.device, "cpu (MPI) or cuda (NCCL)")->capture_default_str();
+  comm_check->add_flag("--nccl", comm_opt.nccl, "With --device cuda: NCCL even for a single process");
+  comm_check->add_option("--mib", comm_opt.mib, "Size of the timed all-reduce in MiB")->capture_default_str()->check(kPositive);
+  comm_check->add_option("--iters", comm_opt.iters, "Timed all-reduces")->capture_default_str()->check(kPositive);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -306,6 +316,7 @@ int main(int argc, char** argv) {
       dru::finalize_distributed();
       return 0;
     }
+    if (*comm_check) return dru::run_comm_check(comm_opt);
     if (dru::detect_world().size > 1) {
       std::fprintf(stderr, "dru: %s runs as one process; only dru experiment runs data parallel (start it without "
                            "mpirun, torchrun or srun)\n", app.get_subcommands().front()->get_name().c_str());
