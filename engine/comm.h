@@ -15,8 +15,9 @@
 //
 // Every collective must be called by every rank in the same order. A collective that waits longer than
 // DRU_COMM_TIMEOUT seconds (default 600) ends the process with a message naming the rank and the call:
-// the other ranks are then ended by the launcher (mpirun, torchrun and srun all stop a job whose
-// process fails), so a dead or stuck rank never leaves the others hanging.
+// the other ranks are then ended by the launcher (mpirun, torchrun, and srun with --kill-on-bad-exit, stop
+// a job whose process fails), so a dead or stuck rank never leaves the others hanging. NCCL's all-reduces
+// are queued on the stream without a host wait, so only its set-up and barrier are watched.
 #pragma once
 
 #include <memory>
