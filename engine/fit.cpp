@@ -102,6 +102,11 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
     }
   }
 
+  // Every rank starts from rank 0's weights, as DDP's constructor does (they are seeded alike anyway).
+  if (parallel) {
+    comm.broadcast(arena.values, 0);
+    broadcast_buffers(model);
+  }
   auto log = hooks.log ? hooks.log : [&](const EpochLog& e) { std::printf("%s\n", format_epoch(e, cfg.epochs).c_str()); std::fflush(stdout); };
   // The device-side scheduler needs the validation loss of the whole set; in parallel it is summed on the host.
   const bool device_val = on_cuda(arena.values) && hooks.validate_device && !parallel;

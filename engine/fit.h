@@ -12,10 +12,11 @@
 // Data parallel (engine/comm.h, world() of more than one rank): every rank runs fit with the same
 // hooks; train_loss returns the rank's share of the batch loss (its shard's loss scaled by its share
 // of the rows, so the shares sum to the single-process loss; undefined when the rank has no rows of
-// the batch). The gradient arena is summed over the ranks in one all-reduce before each Adam step,
-// batch norm normalises with each rank's own shard and its running statistics are rank 0's before
-// every validation (PyTorch DDP's defaults), validate must return the same value on every rank, and
-// only rank 0 writes checkpoints and calls the log hook.
+// the batch). Every rank starts from rank 0's weights (one broadcast); the gradient arena is summed
+// over the ranks in one all-reduce before each Adam step; batch norm normalises with each rank's own
+// shard and its running statistics are rank 0's before every validation (PyTorch DDP's defaults);
+// validate must return the same value on every rank; only rank 0 writes checkpoints and calls the log
+// hook.
 #pragma once
 
 #include <functional>
