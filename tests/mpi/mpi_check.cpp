@@ -11,9 +11,13 @@
 //   compare A B compares two results.json files that way (for the command-line check in README.md).
 //   die         rank 1 fails after a few all-reduces; the job must end with its message, not hang.
 //   hang        rank 1 stops answering; rank 0's watchdog (DRU_COMM_TIMEOUT) must end the job.
+//   rendezvous  without mpirun: processes started with torchrun's variables (RANK, WORLD_SIZE,
+//               MASTER_ADDR, MASTER_PORT) pass 128 bytes from rank 0 to the others over the TCP
+//               rendezvous that carries NCCL's id (or, alone as rank 1, time out with a message).
 // Prints "ok: ..." lines and exits 0 on success; a failed check prints "FAIL: ..." and exits 1.
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -26,6 +30,7 @@
 #include "data/stsb.h"
 #include "engine/arena.h"
 #include "engine/comm.h"
+#include "engine/comm_impl.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "unlearn/experiment.h"
@@ -286,11 +291,35 @@ int mode_hang() {
   return 1;
 }
 
+// ---- rendezvous -------------------------------------------------------------------------------------
+
+int mode_rendezvous() {
+  const WorldInfo w = detect_world();
+  std::array<unsigned char, 128> buf{};
+  auto payload = [](size_t i) { return static_cast<unsigned char>((i * 37 + 11) & 0xff); };
+  if (w.rank == 0)
+    for (size_t i = 0; i < buf.size(); ++i) buf[i] = payload(i);
+  comm_detail::tcp_rendezvous(buf.data(), buf.size(), w);
+  bool same = true;
+  for (size_t i = 0; i < buf.size(); ++i) same = same && buf[i] == payload(i);
+  std::printf("%s: rendezvous rank %d of %d (%s): 128 bytes %s\n", same ? "ok" : "FAIL", w.rank, w.size,
+              w.launcher.c_str(), same ? "as rank 0 sent them" : "differ from rank 0's");
+  return same ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "compare" && argc == 4) return compare_results(argv[2], argv[3]) ? 0 : 1;
+  if (mode == "rendezvous") {
+    try {
+      return mode_rendezvous();
+    } catch (const std::exception& e) {
+      std::printf("rendezvous failed: %s\n", e.what());
+      return 1;
+    }
+  }
   try {
     init_distributed(Device::cpu);
     if (world().size() < 2 && mode != "compare")
