@@ -20,7 +20,6 @@
 
 #include "engine/check.h"
 #include "engine/comm_impl.h"
-#include "engine/cuda_runtime.h"
 
 namespace dru {
 
