@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "engine/checkpoint.h"
+#include "engine/comm.h"
 #include "engine/cuda_runtime.h"
 
 namespace dru {
@@ -49,6 +50,15 @@ double meta_number(const TensorFile& f, const std::string& key, const std::strin
 
 }  // namespace
 
+void broadcast_buffers(const Module& model) {
+  Communicator& comm = world();
+  if (comm.size() == 1) return;
+  for (auto& [name, t] : model.buffers()) {
+    Tensor b = t;  // a handle to the module's own storage: written in place
+    comm.broadcast(b, 0);
+  }
+}
+
 std::string format_epoch(const EpochLog& e, int epochs) {
   return fmt::format("epoch {:>{}}/{}  train {:.4f}  val {:.4f}  lr {:.2g}  {:.2f}s{}", e.epoch,
                      std::to_string(epochs).size(), epochs, e.train_loss, e.val_loss, e.lr, e.seconds,
@@ -66,13 +76,19 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
   res.best_val = HUGE_VAL;
   std::map<std::string, Tensor> best;
 
+  // Data parallel (comm.h): every rank runs this loop; gradients are summed over the ranks before each
+  // step, so all take the same steps and the same decisions. Only rank 0 writes files and logs.
+  Communicator& comm = world();
+  const bool root = comm.is_root(), parallel = comm.size() > 1;
   std::unique_ptr<Paths> paths;
   if (!cfg.checkpoint_dir.empty()) {
     std::error_code ec;
-    fs::create_directories(cfg.checkpoint_dir, ec);
+    if (root) fs::create_directories(cfg.checkpoint_dir, ec);
     DRU_CHECK(!ec, "fit: cannot create checkpoint folder {}: {}", cfg.checkpoint_dir, ec.message());
     paths = std::make_unique<Paths>(cfg.checkpoint_dir);
-    if (cfg.resume && fs::exists(paths->last) && fs::exists(paths->state)) {
+    // Rank 0 decides; every rank then reads the files (a resumed parallel run needs a shared folder).
+    const bool saved = comm.broadcast(fs::exists(paths->last) && fs::exists(paths->state) ? 1.0 : 0.0) != 0;
+    if (cfg.resume && saved) {
       TensorFile last = load_safetensors(paths->last);
       model.load_state_dict(last.tensors);
       load_train_state(paths->state, adam, plateau);
@@ -80,13 +96,20 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
       res.best_epoch = int(meta_number(last, "best_epoch", paths->last));
       res.best_val = meta_number(last, "best_val", paths->last);
       if (fs::exists(paths->best)) best = load_safetensors(paths->best).tensors;
-      std::fprintf(stderr, "fit: resuming from %s after epoch %d\n", cfg.checkpoint_dir.c_str(), res.start_epoch - 1);
-    } else if (cfg.resume) {
+      if (root) std::fprintf(stderr, "fit: resuming from %s after epoch %d\n", cfg.checkpoint_dir.c_str(), res.start_epoch - 1);
+    } else if (cfg.resume && root) {
       std::fprintf(stderr, "fit: no saved state in %s; starting from epoch 1\n", cfg.checkpoint_dir.c_str());
     }
   }
 
+  // Every rank starts from rank 0's weights, as DDP's constructor does (they are seeded alike anyway).
+  if (parallel) {
+    comm.broadcast(arena.values, 0);
+    broadcast_buffers(model);
+  }
   auto log = hooks.log ? hooks.log : [&](const EpochLog& e) { std::printf("%s\n", format_epoch(e, cfg.epochs).c_str()); std::fflush(stdout); };
+  // The device-side scheduler needs the validation loss of the whole set; in parallel it is summed on the host.
+  const bool device_val = on_cuda(arena.values) && hooks.validate_device && !parallel;
   for (int epoch = res.start_epoch; epoch <= cfg.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
     EpochLog e;
@@ -100,7 +123,9 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
     for (int64_t b = 0; b < hooks.batches_per_epoch; ++b) {
       adam.zero_grad();
       Tensor loss = hooks.train_loss(b);
-      if (dev) {
+      if (!loss.defined()) {  // no rows of this batch on this rank: it adds zero gradients
+        DRU_CHECK(parallel, "fit: the train_loss hook returned no loss for batch {}", b + 1);
+      } else if (dev) {
         add_(total_dev, loss.detach().reshape(Shape{}));  // read once at the end of the epoch
       } else {
         double v = loss.item();
@@ -108,11 +133,13 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
                   epoch, b + 1, v);
         total += v;
       }
-      loss.backward();
+      if (loss.defined()) loss.backward();
+      if (parallel) comm.all_reduce(arena.grads);  // the whole arena in one call
       adam.step();
     }
     model.train(false);
-    if (dev && hooks.validate_device) {
+    if (parallel) broadcast_buffers(model);
+    if (device_val) {
       Tensor val;
       {
         NoGradGuard ng;
@@ -131,6 +158,12 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
       NoGradGuard ng;
       e.val_loss = hooks.validate();
     }
+    if (parallel) {
+      // The ranks' shares of the batch losses add up to the single-process sum; rank 0's numbers are
+      // everyone's, so every rank's scheduler and best-epoch choice agree bit for bit.
+      total = comm.broadcast(comm.all_reduce(total));
+      e.val_loss = comm.broadcast(e.val_loss);
+    }
     DRU_CHECK(std::isfinite(total), "fit: training diverged in epoch {} (summed loss {}); lower the learning rate",
               epoch, total);
     e.train_loss = total / double(hooks.batches_per_epoch);
@@ -139,11 +172,11 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
       res.best_val = e.val_loss;
       res.best_epoch = epoch;
       best = snapshot(model);
-      if (paths) save_model(paths->best, best, {{"epoch", std::to_string(epoch)}});
+      if (paths && root) save_model(paths->best, best, {{"epoch", std::to_string(epoch)}});
     }
-    if (!(dev && hooks.validate_device)) plateau.step(e.val_loss);
+    if (!device_val) plateau.step(e.val_loss);
     adam.set_lr(plateau.lr());
-    if (paths) {
+    if (paths && root) {
       save_model(paths->last, snapshot(model),
                  {{"epoch", std::to_string(epoch)},
                   {"best_epoch", std::to_string(res.best_epoch)},
@@ -152,7 +185,7 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
     }
     e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.epochs.push_back(e);
-    log(e);
+    if (root) log(e);
   }
   if (cfg.restore_best && !best.empty()) model.load_state_dict(best);
   model.train(true);

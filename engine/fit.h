@@ -8,6 +8,15 @@
 // and, with a checkpoint folder, as best.safetensors); with a folder the loop also writes the last
 // weights and the optimiser/scheduler state after every epoch, atomically, and resumes from them.
 // One log line per epoch goes to the log hook (stdout by default).
+//
+// Data parallel (engine/comm.h, world() of more than one rank): every rank runs fit with the same
+// hooks; train_loss returns the rank's share of the batch loss (its shard's loss scaled by its share
+// of the rows, so the shares sum to the single-process loss; undefined when the rank has no rows of
+// the batch). Every rank starts from rank 0's weights (one broadcast); the gradient arena is summed
+// over the ranks in one all-reduce before each Adam step; batch norm normalises with each rank's own
+// shard and its running statistics are rank 0's before every validation (PyTorch DDP's defaults);
+// validate must return the same value on every rank; only rank 0 writes checkpoints and calls the log
+// hook.
 #pragma once
 
 #include <functional>
@@ -61,5 +70,9 @@ struct FitResult {
 FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const FitConfig& cfg);
 
 std::string format_epoch(const EpochLog& e, int epochs);
+
+// Data parallel: copies rank 0's buffers (batch-norm running statistics) to every rank, so models in
+// eval mode agree (as PyTorch DDP's broadcast_buffers). Nothing for one process.
+void broadcast_buffers(const Module& model);
 
 }  // namespace dru

@@ -13,6 +13,7 @@
 // from the mask, so a device mask is read back to the host. concat copies with cuda::copy_blocks.
 #include <cstring>
 
+#include "engine/comm.h"
 #include "engine/cuda/index.h"
 #include "engine/cuda_runtime.h"
 #include "engine/ops.h"
@@ -215,7 +216,15 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   if (on_cuda(x)) check_cuda_f32(op, x);
   // One Philox counter per element: the mask depends only on (seed, offset, index), so the GPU
   // kernel draws the same mask as the CPU for the same generator state.
-  uint64_t first = gen.reserve(uint64_t(x.numel()));
+  uint64_t first = 0;
+  const BatchShard& shard = current_shard();
+  if (shard.active() && x.ndim() >= 1 && x.size(0) % shard.rows == 0) {
+    // Data parallel (engine/comm.h): the counters of the whole global batch, this shard's part of them.
+    const uint64_t per_row = uint64_t(x.numel() / shard.rows);
+    first = gen.reserve(per_row * uint64_t(shard.total)) + per_row * uint64_t(shard.first);
+  } else {
+    first = gen.reserve(uint64_t(x.numel()));
+  }
   if (on_cuda(x)) {
     Tensor mask = Tensor::empty(x.shape(), DType::f32, Device::cuda);
     Tensor y = Tensor::empty(x.shape(), DType::f32, Device::cuda);

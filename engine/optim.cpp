@@ -11,6 +11,8 @@
 #include "engine/cuda/common.cuh"
 #include "kernels/adam/adam_cuda.h"
 #include "kernels/plateau/plateau_cuda.h"
+#else
+#include "engine/cuda/api.h"  // cuda::not_built for the CUDA branches of a CPU-only build
 #endif
 
 namespace dru {

@@ -11,8 +11,10 @@
 #include <algorithm>
 #include <omp.h>
 
+#include "engine/comm.h"
 #include "engine/cuda_runtime.h"
 #include "models/model.h"
+#include "tools/comm_check.h"
 #include "tools/dataset_info.h"
 #include "tools/demo.h"
 #include "tools/steps.h"
@@ -83,6 +85,7 @@ int cmd_info() {
 #ifdef DRU_HAVE_NCCL
   std::printf(", nccl");
 #endif
+  if (dru::mpi_compiled()) std::printf(", mpi");
   std::printf("\n");
   int n = dru::cuda_device_count();
   if (!dru::cuda_compiled())
@@ -108,6 +111,25 @@ int cmd_demo(const dru::DemoConfig& cfg) {
 }
 
 }  // namespace
+
+// Ends the run after an error. In a data-parallel run (more than one rank) the error may be this
+// rank's alone while the others wait in a collective, so the message names the rank and the whole job is
+// ended (MPI_Abort, or an exit the launcher acts on); usage errors and interruptions happen on every rank
+// alike and end normally, reported once by rank 0.
+int finish_with_error(int code, const char* what, bool all_ranks_alike) {
+  dru::Communicator& w = dru::world();
+  if (w.size() == 1) {
+    std::fprintf(stderr, "dru: %s\n", what);
+    return code;
+  }
+  if (!all_ranks_alike) {
+    std::fprintf(stderr, "dru: rank %d of %d: %s\n", w.rank(), w.size(), what);
+    w.abort(code);
+  }
+  if (w.is_root()) std::fprintf(stderr, "dru: %s\n", what);
+  dru::finalize_distributed();
+  return code;
+}
 
 int main(int argc, char** argv) {
   CLI::App app{"dru — deep regression unlearning: train, unlearn and measure regression models"};
@@ -225,6 +247,15 @@ int main(int argc, char** argv) {
   eval->add_option("--model", eval_opt.model, "The model to measure (from dru train or dru unlearn)")->required();
   eval->add_option("--gold", eval_opt.gold, "The gold model (dru train --retain-only)");
 
+  dru::CommCheckOptions comm_opt;
+  auto* comm_check = app.add_subcommand(
+      "comm-check", "Check and time the data-parallel collectives (all-reduce, broadcast, barrier) under the launcher "
+                    "that started dru: mpirun, torchrun, srun or none (see README: multi-GPU and multi-node)");
+  comm_check->add_option("--device", comm_opt.device, "cpu (MPI) or cuda (NCCL)")->capture_default_str();
+  comm_check->add_flag("--nccl", comm_opt.nccl, "With --device cuda: NCCL even for a single process");
+  comm_check->add_option("--mib", comm_opt.mib, "Size of the timed all-reduce in MiB")->capture_default_str()->check(kPositive);
+  comm_check->add_option("--iters", comm_opt.iters, "Timed all-reduces")->capture_default_str()->check(kPositive);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -272,12 +303,24 @@ int main(int argc, char** argv) {
     if (*experiment) {
       exp_opt.data_root = dru::shipped_path("data");
       dru::install_sigint_handler();
+      // Under mpirun, torchrun or srun: one rank of a data-parallel run (engine/comm.h).
+      dru::init_distributed(exp_opt.device == "cuda" ? dru::Device::cuda : dru::Device::cpu);
       dru::ExperimentSummary sum = dru::run_experiment(exp_opt);
-      for (const auto& n : sum.plot_notes) std::fprintf(stderr, "dru: %s\n", n.c_str());
-      std::fprintf(stderr, "dru: %d stages run, %d reused; results in %s\n", sum.stages_run, sum.stages_cached,
-                   sum.out.c_str());
-      std::fputs(dru::render_markdown(sum.results).c_str(), stdout);
+      if (dru::world().is_root()) {
+        for (const auto& n : sum.plot_notes) std::fprintf(stderr, "dru: %s\n", n.c_str());
+        std::fprintf(stderr, "dru: %d stages run, %d reused; results in %s\n", sum.stages_run, sum.stages_cached,
+                     sum.out.c_str());
+        std::fputs(dru::render_markdown(sum.results).c_str(), stdout);
+        std::fflush(stdout);
+      }
+      dru::finalize_distributed();
       return 0;
+    }
+    if (*comm_check) return dru::run_comm_check(comm_opt);
+    if (dru::detect_world().size > 1) {
+      std::fprintf(stderr, "dru: %s runs as one process; only dru experiment runs data parallel (start it without "
+                           "mpirun, torchrun or srun)\n", app.get_subcommands().front()->get_name().c_str());
+      return 2;
     }
     if (*train || *unlearn_cmd || *eval) {
       const std::string root = dru::shipped_path("data");
@@ -294,14 +337,11 @@ int main(int argc, char** argv) {
       return 0;
     }
   } catch (const dru::UsageError& e) {
-    std::fprintf(stderr, "dru: %s\n", e.what());
-    return 2;
+    return finish_with_error(2, e.what(), true);
   } catch (const dru::Interrupted& e) {
-    std::fprintf(stderr, "dru: %s\n", e.what());
-    return 130;
+    return finish_with_error(130, e.what(), true);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "dru: %s\n", e.what());
-    return 1;
+    return finish_with_error(1, e.what(), false);
   }
   return 0;
 }

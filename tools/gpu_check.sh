@@ -104,6 +104,34 @@ if [ $have_torch = 1 ]; then
   timeout 90 python3 tools/bench_torch_cuda.py 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
 fi
 
+# Data parallel (engine/comm.h): NCCL with one rank always; with several GPUs, one process per GPU
+# started with torchrun's variables (the NCCL id travels over dru's TCP rendezvous), then the quick
+# experiment over every GPU, whose table should match the one-GPU table above but for the times.
+step "data parallel: dru comm-check over NCCL (one rank, then every GPU)"
+if [ -x "$build/dru" ]; then
+  timeout 60 env "$ours" "$build/dru" comm-check --device cuda --nccl --mib 43 2>&1 | tee "$out/comm.log"
+  echo "exit ${PIPESTATUS[0]}" | tee -a "$out/comm.log"
+  ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+  if [ "${ngpu:-0}" -gt 1 ]; then
+    run_ranks() {  # run_ranks LOG ARGS...: one dru per GPU, waits for all; the exit is non-zero if any failed
+      local log=$1 st=0 pids=() r
+      shift
+      for r in $(seq 0 $((ngpu - 1))); do
+        env "$ours" RANK=$r WORLD_SIZE=$ngpu LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=29533 \
+          DRU_COMM_TIMEOUT=60 timeout 120 "$build/dru" "$@" >"$log.rank$r" 2>&1 &
+        pids+=($!)
+      done
+      for r in "${pids[@]}"; do wait "$r" || st=1; done
+      cat "$log.rank0"
+      return $st
+    }
+    run_ranks "$out/comm.log" comm-check --device cuda --mib 43; echo "exit $? ($ngpu ranks)" | tee -a "$out/comm.log"
+    dexp=$(mktemp -d)
+    run_ranks "$out/experiment_dp.log" experiment stsb-lstm --quick --device cuda --out "$dexp"
+    echo "exit $? ($ngpu ranks; compare with the one-GPU table above)" | tee -a "$out/comm.log"
+  fi
+fi
+
 step "summary"
 python3 - "$out/bench.json" "$out/gpu_tests.log" "$tests_rc" > "$out/summary.md" <<'PY'
 import json, sys

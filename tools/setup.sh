@@ -10,6 +10,7 @@ packages=(
   zlib1g-dev                    # zlib: the GloVe reader takes gzip-compressed vectors (data/glove.cpp)
   libstb-dev                    # stb_image: decodes the face-age images (data/images.cpp)
   libsvm-dev                    # libsvm: the membership-inference attack's SVM (unlearn/metrics.cpp)
+  libopenmpi-dev openmpi-bin    # Open MPI: data-parallel CPU runs and their tests (mpirun; engine/comm_mpi.cpp)
   python3-scipy                 # tools/fixtures/make_metrics_fixture.py: scipy's Wasserstein distance
   python3-torch python3-numpy   # reference fixtures and the PyTorch baseline scripts
   python3-sklearn               # the diabetes table the demo trains on comes from here

@@ -18,6 +18,7 @@
 #include "data/tokenizer.h"
 #include "engine/check.h"
 #include "engine/checkpoint.h"
+#include "engine/comm.h"
 #include "unlearn/metrics.h"
 
 namespace dru {
@@ -187,7 +188,7 @@ class Runner {
       run_weight_ += weight(stage);
       run_seconds_ += seconds;
     }
-    if (opt_.progress) {
+    if (opt_.progress && world().is_root()) {
       std::string eta;
       const double left = per_seed_weight_ * opt_.seeds - done_weight_;
       if (run_weight_ > 0 && left > 0) eta = fmt::format(", ETA ~{}", clock_text(run_seconds_ / run_weight_ * left));
@@ -196,7 +197,9 @@ class Runner {
                    cached ? "cached" : fmt::format("{:.1f} s", seconds).c_str(), clock_text(since(start_)).c_str(),
                    eta.c_str());
     }
-    if (interrupt_flag().load())
+    // Data parallel: every rank stops after the same stage when any rank saw Ctrl-C.
+    const bool interrupted = world().all_reduce(interrupt_flag().load() ? 1.0 : 0.0) > 0;
+    if (interrupted)
       throw Interrupted(fmt::format("interrupted after the {} stage of seed {}: finished stages are saved in {}; run "
                                     "the same command again to continue",
                                     display(stage), seed, sum_.out));
@@ -221,21 +224,38 @@ struct ModelStage {
   nlohmann::json epochs;
 };
 
-// Loads the finished stage `name` when its key matches; otherwise runs it and saves it.
+// Data parallel: rank 0 reads the output folder and decides; the others follow its answer.
+bool root_says(bool yes) { return world().broadcast(world().is_root() && yes ? 1.0 : 0.0) != 0; }
+
+// Data parallel: rank 0's weights and buffers to every rank (a stage rank 0 read from its folder).
+void broadcast_model(const Model& m) {
+  if (world().size() == 1) return;
+  for (auto& [name, t] : m.state_dict()) {
+    Tensor v = t;  // a view of the model's storage: written in place
+    world().broadcast(v, 0);
+  }
+}
+
+// Loads the finished stage `name` when its key matches; otherwise runs it and saves it. Only rank 0
+// reads and writes the folder.
 ModelStage model_stage(const fs::path& dir, const std::string& name, const std::string& key, const Task& task,
                        bool fresh, const nlohmann::json& settings, const std::function<MethodResult()>& run,
                        bool* cached) {
   ModelStage st;
   st.name = name;
   st.key = key;
+  const bool root = world().is_root();
   const fs::path json_path = dir / (name + ".json"), weights = dir / (name + ".safetensors");
   if (!fresh) {
-    auto j = read_json(json_path);
-    if (j && j->value("key", "") == key && fs::exists(weights)) {
+    auto j = root ? read_json(json_path) : std::nullopt;
+    if (root_says(j && j->value("key", "") == key && fs::exists(weights))) {
       st.model = fresh_model(task, 0);
-      st.model->load_state_dict(load_safetensors(weights.string()).tensors);
-      st.seconds = j->at("seconds").get<double>();
-      st.epochs = j->value("epochs", nlohmann::json::array());
+      if (root) {
+        st.model->load_state_dict(load_safetensors(weights.string()).tensors);
+        st.seconds = j->at("seconds").get<double>();
+        st.epochs = j->value("epochs", nlohmann::json::array());
+      }
+      broadcast_model(*st.model);
       *cached = true;
       return st;
     }
@@ -246,6 +266,7 @@ ModelStage model_stage(const fs::path& dir, const std::string& name, const std::
   st.seconds = r.seconds > 0 ? r.seconds : since(t0);
   st.model = std::move(r.model);
   st.epochs = epochs_json(r.fit);
+  if (!root) return st;
   TensorFile f;
   f.tensors = st.model->state_dict();
   f.metadata = {{"stage", name}, {"key", key}};
@@ -281,22 +302,28 @@ std::vector<ModelMetrics> metrics_stage(const fs::path& dir, const std::string& 
                                         double ain_lr, uint64_t seed, std::vector<ModelStage>& models, bool fresh,
                                         bool* cached) {
   const fs::path json_path = dir / "metrics.json";
+  const bool root = world().is_root();
   if (!fresh) {
-    auto j = read_json(json_path);
-    if (j && j->value("key", "") == key) {
-      std::vector<ModelMetrics> rows;
-      for (const auto& r : j->at("rows")) rows.push_back(metrics_from_json(r));
+    auto j = root ? read_json(json_path) : std::nullopt;
+    if (root_says(j && j->value("key", "") == key)) {
+      std::vector<ModelMetrics> rows;  // only rank 0's rows are reported
+      if (root)
+        for (const auto& r : j->at("rows")) rows.push_back(metrics_from_json(r));
       *cached = true;
       return rows;
     }
   }
   *cached = false;
-  fs::create_directories(dir / "predictions");
+  // Every rank computes (the metrics share out their batches); rank 0 writes.
+  auto write_npy_root = [root](const fs::path& path, const std::vector<double>& v) {
+    if (root) write_npy(path.string(), v);
+  };
+  if (root) fs::create_directories(dir / "predictions");
   Model& original = *models[0].model;
   Model& gold = *models[1].model;
   const double gold_seconds = models[1].seconds;
   const std::vector<double> gold_pred = predict(gold, task, task.train.forget);
-  write_npy((dir / "predictions" / "targets.npy").string(), point_targets(task.train.forget));
+  write_npy_root(dir / "predictions" / "targets.npy", point_targets(task.train.forget));
   // AIN: the target is (1 + alpha) x the original's validation forget loss; the gold model's step count
   // is measured once (on a copy inside relearn_steps) and shared by every method.
   const double target = (1 + p.ain_alpha) * evaluate(original, task, task.val.forget);
@@ -311,7 +338,7 @@ std::vector<ModelMetrics> metrics_stage(const fs::path& dir, const std::string& 
     r.retain_loss = evaluate(m, task, task.test.retain);
     r.forget_loss = evaluate(m, task, task.test.forget);
     const std::vector<double> pred = st.name == "gold" ? gold_pred : predict(m, task, task.train.forget);
-    write_npy((dir / "predictions" / (slug(st.name) + ".npy")).string(), pred);
+    write_npy_root(dir / "predictions" / (slug(st.name) + ".npy"), pred);
     r.w1 = wasserstein1(pred, gold_pred);
     r.rel_diff = median(relative_difference(pred, gold_pred, forget_targets));
     MiaResult mia = membership_attack(m, task, p.mia_samples, seed);
@@ -330,6 +357,7 @@ std::vector<ModelMetrics> metrics_stage(const fs::path& dir, const std::string& 
     r.speedup = st.seconds > 0 ? gold_seconds / st.seconds : 0;
     rows.push_back(r);
   }
+  if (!root) return rows;
   nlohmann::json j{{"stage", "metrics"}, {"key", key}, {"rows", nlohmann::json::array()}};
   for (const auto& r : rows) j["rows"].push_back(metrics_to_json(r));
   write_file_atomic(json_path.string(), j.dump(2) + "\n");
@@ -420,9 +448,11 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
   sum.out = opt.out.empty() ? "results/" + p.name + (opt.quick ? "-quick" : "") : opt.out;
   const fs::path out(sum.out);
 
+  // Data parallel: every rank loads the data and computes; rank 0 alone prints and writes the folder.
+  const bool root = world().is_root();
   ModelConfig cfg;
   Tokenizer tokenizer;
-  const DataSet data = load_preset_data(p, opt, cfg, !opt.progress, &tokenizer);
+  const DataSet data = load_preset_data(p, opt, cfg, !opt.progress || !root, &tokenizer);
   // The rule is checked (and the counts shown) before any training.
   {
     DataSet probe = data;
@@ -433,10 +463,12 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
       throw UsageError(e.what());  // a bad --forget is a usage error (exit 2)
     }
     const std::vector<ForgetCounts> counts = count_forget(probe, rule);
-    if (opt.progress) {
+    if (opt.progress && root) {
       std::fprintf(stderr, "dru: experiment %s%s on %s, %d seed%s, output %s\n", p.name.c_str(),
                    opt.quick ? " --quick" : "", opt.device.c_str(), opt.seeds, opt.seeds == 1 ? "" : "s",
                    sum.out.c_str());
+      if (world().size() > 1)
+        std::fprintf(stderr, "dru: data parallel over %d ranks (%s)\n", world().size(), world().backend().c_str());
       std::fprintf(stderr, "dru: data %s; forget %s:", p.data.c_str(), p.rule.c_str());
       for (const auto& c : counts)
         std::fprintf(stderr, " %s %lld/%lld", c.split.c_str(), static_cast<long long>(c.forget),
@@ -447,8 +479,8 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
       std::fprintf(stderr, "; AIN lr %g, cap %d epochs\n", opt.ain_lr, p.ain_max_epochs);
     }
   }
-  fs::create_directories(out);
-  if (p.model == "bert-lite") tokenizer.save((out / "tokenizer.txt").string());  // for reference; retrained each run
+  if (root) fs::create_directories(out);
+  if (p.model == "bert-lite" && root) tokenizer.save((out / "tokenizer.txt").string());  // for reference; retrained each run
 
   ResultSet& rs = sum.results;
   rs.preset = p.name;
@@ -473,7 +505,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
     const uint64_t seed = opt.first_seed + uint64_t(k);
     seeds.push_back(seed);
     const fs::path dir = out / fmt::format("seed{}", seed);
-    fs::create_directories(dir);
+    if (root) fs::create_directories(dir);
     ModelConfig mc = cfg;
     mc.seed = seed;
     Task task = make_task(data, p.rule, mc, p.loss, p.batch, seed);
@@ -526,8 +558,10 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
     rs.seeds.push_back(std::move(sr));
     runner.done("metrics", seed, k, cached, since(t0));
   }
-  write_results(out.string(), rs);
-  write_plots(out, p, seeds, stages, sum);
+  if (root) {
+    write_results(out.string(), rs);
+    write_plots(out, p, seeds, stages, sum);
+  }
   return sum;
 }
 

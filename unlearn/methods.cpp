@@ -23,13 +23,14 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// The loss of one training batch; step numbers the batches of the whole run (augmentation stream).
-using BatchLoss = std::function<Tensor(Model& model, const Batch& batch, uint64_t step)>;
+// The loss of one training batch (of this rank's shard of it, in a data-parallel run) from its rows
+// and their model input.
+using BatchLoss = std::function<Tensor(Model& model, const Batch& batch, const ModelInput& in)>;
 
 // The plain supervised loss; sign -1 ascends it (gradient ascent).
 BatchLoss supervised(const Task& task, double sign = 1) {
-  return [&task, sign](Model& model, const Batch& batch, uint64_t step) {
-    Tensor loss = task_loss(task, model.forward(to_input(task, batch, true, step), Mode::train).pred, batch.y);
+  return [&task, sign](Model& model, const Batch& batch, const ModelInput& in) {
+    Tensor loss = task_loss(task, model.forward(in, Mode::train).pred, batch.y);
     return sign < 0 ? neg(loss) : loss;
   };
 }
@@ -60,9 +61,12 @@ FitResult run_fit(Model& model, const Task& task, const MethodSettings& s, const
     order.begin_epoch(epoch);
   };
   hooks.train_loss = [&](int64_t b) {
-    Batch batch = gather_batch(*job.train, order.indices(b));
     uint64_t step = uint64_t(current_epoch - 1) * uint64_t(order.batches()) + uint64_t(b);
-    return job.loss(model, batch, step);
+    TrainShard sh = shard_batch(task, *job.train, order.indices(b), step);
+    if (sh.rows == 0) return Tensor();  // data parallel: none of this batch's rows are this rank's
+    ShardScope scope(sh.scope());
+    Tensor loss = job.loss(model, sh.batch, sh.in);
+    return sh.rows == sh.total ? loss : mul(loss, double(sh.rows) / double(sh.total));
   };
   hooks.validate = [&]() { return evaluate(model, task, *job.val); };
   hooks.log = [&](const EpochLog& e) {
@@ -166,12 +170,11 @@ Tensor output_distance(const Task& task, const Tensor& pred, const Tensor& targe
 }
 
 BatchLoss blindspot_loss(const Task& task, const MethodSettings& s, Model& blindspot, int64_t retain_count) {
-  return [&task, &s, &blindspot, retain_count](Model& model, const Batch& batch, uint64_t step) {
+  return [&task, &s, &blindspot, retain_count](Model& model, const Batch& batch, const ModelInput& in) {
     std::vector<double> index = batch.index.to_vector();
     std::vector<int64_t> fr, rr;  // batch rows of forget and retain samples
     for (size_t i = 0; i < index.size(); ++i) (int64_t(index[i]) >= retain_count ? fr : rr).push_back(int64_t(i));
     const double c = double(fr.size()) / double(index.size());
-    ModelInput in = to_input(task, batch, true, step);
     ModelOutput out = model.forward(in, Mode::train);  // once on the whole batch; rows selected below
     Tensor loss;
     if (!rr.empty()) {

@@ -11,6 +11,9 @@
 #include <cmath>
 #include <memory>
 
+#include "engine/comm.h"
+#include "engine/fit.h"
+#include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
 
@@ -183,12 +186,18 @@ int64_t relearn_steps(const Task& task, const Model& model, double target, doubl
   for (int epoch = 1; epoch <= max_epochs; ++epoch) {
     order.begin_epoch(epoch);
     for (int64_t b = 0; b < order.batches(); ++b) {
-      Batch batch = gather_batch(task.data.train, order.indices(b));
+      // Data parallel as in fit (engine/fit.h): this rank's shard, its share of the loss, summed gradients.
+      TrainShard sh = shard_batch(task, task.data.train, order.indices(b), uint64_t(steps));
       adam.zero_grad();
-      Tensor pred = m->forward(to_input(task, batch, true, uint64_t(steps)), Mode::train).pred;
-      task_loss(task, pred, batch.y).backward();
+      if (sh.rows > 0) {
+        ShardScope scope(sh.scope());
+        Tensor loss = task_loss(task, m->forward(sh.in, Mode::train).pred, sh.batch.y);
+        (sh.rows == sh.total ? loss : mul(loss, double(sh.rows) / double(sh.total))).backward();
+      }
+      if (world().size() > 1) world().all_reduce(arena.grads);
       adam.step();
       ++steps;
+      broadcast_buffers(*m);  // every rank evaluates rank 0's running statistics
       if (evaluate(*m, task, task.val.forget) <= target) return steps;
     }
   }

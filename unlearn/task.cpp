@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "data/augment.h"
+#include "engine/comm.h"
 #include "engine/ops.h"
 
 namespace dru {
@@ -35,6 +36,28 @@ ModelInput to_input(const Task& task, const Batch& b, bool train, uint64_t step)
     for (Tensor* t : {&in.x, &in.x2, &in.mask})
       if (t->defined()) *t = t->to(task.device);
   return in;
+}
+
+namespace {
+
+Tensor rows(const Tensor& t, int64_t lo, int64_t hi) { return t.defined() ? t.slice(0, lo, hi) : t; }
+
+}  // namespace
+
+TrainShard shard_batch(const Task& task, const Samples& s, const Tensor& index, uint64_t step) {
+  TrainShard sh;
+  sh.batch = gather_batch(s, index);
+  sh.in = to_input(task, sh.batch, true, step);
+  sh.total = index.numel();
+  const Communicator& comm = world();
+  const auto [lo, hi] = shard_range(sh.total, comm.rank(), comm.size());
+  sh.first = lo;
+  sh.rows = hi - lo;
+  if (sh.rows == sh.total) return sh;
+  for (Tensor* t : {&sh.batch.x, &sh.batch.x2, &sh.batch.mask, &sh.batch.y, &sh.batch.index, &sh.in.x, &sh.in.x2,
+                    &sh.in.mask})
+    *t = rows(*t, lo, hi);
+  return sh;
 }
 
 Tensor task_loss(const Task& task, const Tensor& pred, const Tensor& y_in) {
@@ -71,16 +94,34 @@ std::vector<double> point_predictions(const Task& task, const Tensor& pred) {
 
 namespace {
 
-// Runs model over s in batch order (eval mode, no gradient) and calls f(batch, prediction).
+// Runs model over s in batch order (eval mode, no gradient) and calls f(batch number, batch, prediction).
+// Data parallel, each rank runs its contiguous range of the batches (shard_range over batches).
 template <class F> void for_each_eval_batch(Model& model, const Task& task, const Samples& s, F&& f) {
   DRU_CHECK(s.size() > 0, "evaluation on an empty set");
   NoGradGuard ng;
   BatchOrder order(s.size(), task.batch, false, 0);
-  for (int64_t b = 0; b < order.batches(); ++b) {
+  const auto [first, last] = shard_range(order.batches(), world().rank(), world().size());
+  for (int64_t b = first; b < last; ++b) {
     Batch batch = gather_batch(s, order.indices(b));
     Tensor pred = model.forward(to_input(task, batch, task.augment_eval, uint64_t(b)), Mode::eval).pred;
-    f(batch, pred);
+    f(b, batch, pred);
   }
+}
+
+// Per-sample values of this rank's batches, in their places of the whole set, then every rank's.
+template <class F> std::vector<double> gather_per_sample(Model& model, const Task& task, const Samples& s, F&& per_batch) {
+  std::vector<double> out;
+  const bool parallel = world().size() > 1;
+  if (parallel) out.assign(size_t(s.size()), 0.0);
+  for_each_eval_batch(model, task, s, [&](int64_t b, const Batch& batch, const Tensor& pred) {
+    std::vector<double> v = per_batch(batch, pred);
+    if (parallel)
+      std::copy(v.begin(), v.end(), out.begin() + b * task.batch);  // the order is unshuffled: batch b starts at b * batch
+    else
+      out.insert(out.end(), v.begin(), v.end());
+  });
+  if (parallel) world().all_reduce(out);  // x + 0 is exact: the gather loses nothing
+  return out;
 }
 
 }  // namespace
@@ -88,37 +129,33 @@ template <class F> void for_each_eval_batch(Model& model, const Task& task, cons
 double evaluate(Model& model, const Task& task, const Samples& s) {
   // Batch losses are summed where the model runs and read once.
   Tensor total;
-  int64_t batches = 0;
-  for_each_eval_batch(model, task, s, [&](const Batch& b, const Tensor& pred) {
+  for_each_eval_batch(model, task, s, [&](int64_t, const Batch& b, const Tensor& pred) {
     Tensor l = task_loss(task, pred, b.y).reshape(Shape{});
     if (total.defined())
       add_(total, l);
     else
       total = l.clone();
-    ++batches;
   });
-  return total.item() / double(batches);
+  const int64_t batches = (s.size() + task.batch - 1) / task.batch;
+  double sum = total.defined() ? total.item() : 0.0;  // a rank may have no batches of a small set
+  if (world().size() > 1) sum = world().broadcast(world().all_reduce(sum));
+  return sum / double(batches);
 }
 
 std::vector<double> predict(Model& model, const Task& task, const Samples& s) {
-  std::vector<double> out;
-  for_each_eval_batch(model, task, s, [&](const Batch&, const Tensor& pred) {
-    std::vector<double> p = point_predictions(task, pred);
-    out.insert(out.end(), p.begin(), p.end());
-  });
-  return out;
+  return gather_per_sample(model, task, s, [&](const Batch&, const Tensor& pred) { return point_predictions(task, pred); });
 }
 
 std::vector<double> sample_losses(Model& model, const Task& task, const Samples& s) {
-  std::vector<double> out;
-  for_each_eval_batch(model, task, s, [&](const Batch& b, const Tensor& pred) {
+  return gather_per_sample(model, task, s, [&](const Batch& b, const Tensor& pred) {
+    std::vector<double> out;
     // One loss per sample: the task's loss over that sample's row (batch size 1 in the paper's code),
     // computed on the host from one copy of the batch's predictions.
     const Tensor p = pred.to(Device::cpu);
     const int64_t n = p.size(0);
     for (int64_t i = 0; i < n; ++i) out.push_back(task_loss(task, p.slice(0, i, i + 1), b.y.slice(0, i, i + 1)).item());
+    return out;
   });
-  return out;
 }
 
 std::unique_ptr<Model> fresh_model(const Task& task, uint64_t seed) {

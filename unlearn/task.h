@@ -12,6 +12,7 @@
 #include "data/batching.h"
 #include "data/dataset.h"
 #include "data/forget.h"
+#include "engine/comm.h"
 #include "models/model.h"
 
 namespace dru {
@@ -41,6 +42,19 @@ Task make_task(DataSet data, const std::string& rule, ModelConfig model, LossKin
 // train, with the Philox stream (seed, step)); other fields pass through.
 ModelInput to_input(const Task& task, const Batch& b, bool train, uint64_t step);
 
+// This rank's shard of a training batch (engine/comm.h): rows [lo, hi) of the batch given by index,
+// lo and hi from shard_range, with their model input (on task.device). The input of the whole batch is
+// made first and then cut, so an image's augmentation draw (which depends on its place in the batch) is
+// the one a single process makes. In a one-process run the shard is the whole batch.
+struct TrainShard {
+  Batch batch;
+  ModelInput in;
+  int64_t first = 0, rows = 0, total = 0;  // this rank's rows [first, first + rows) of the batch's total
+  // For the forward pass: random draws per row (dropout) match the single process's (engine/comm.h).
+  BatchShard scope() const { return BatchShard{first, rows, total}; }
+};
+TrainShard shard_batch(const Task& task, const Samples& s, const Tensor& index, uint64_t step);
+
 // The task's loss of a prediction against targets (a scalar with history when pred has one); targets
 // on the host are moved to the prediction's device.
 // Electricity predictions (N, H, Q) are scored against targets (N, H) with the quantile loss.
@@ -52,6 +66,10 @@ std::vector<double> point_predictions(const Task& task, const Tensor& pred);
 
 // Mean of per-batch mean losses in eval mode, no gradient (the paper's `evaluate`, PAPER.md §4, whose
 // last smaller batch weighs as much as the others).
+// Data parallel, these three share the batches out among the ranks and combine the results, so every
+// rank returns the whole answer: the loss sums are all-reduced, per-sample values are gathered (each
+// rank fills its batches' places of a zero vector; the all-reduce sum then copies them exactly). Every
+// rank's model must be the same, running statistics included (fit ensures it).
 double evaluate(Model& model, const Task& task, const Samples& s);
 // Point predictions for every sample of s, in order (eval mode; augmented only if task.augment_eval).
 std::vector<double> predict(Model& model, const Task& task, const Samples& s);
