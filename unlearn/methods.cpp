@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "engine/ops.h"
+#include "engine/comm.h"
 #include "engine/ops_fused.h"
 #include "engine/rng.h"
 
@@ -69,6 +70,9 @@ FitResult run_fit(Model& model, const Task& task, const MethodSettings& s, const
     return sh.rows == sh.total ? loss : mul(loss, double(sh.rows) / double(sh.total));
   };
   hooks.validate = [&]() { return evaluate(model, task, *job.val); };
+  // On the GPU the validation loss stays there and the scheduler runs on it (fit.h); one process only.
+  if (task.device == Device::cuda && world().size() == 1)
+    hooks.validate_device = [&]() { return evaluate_on_device(model, task, *job.val); };
   hooks.log = [&](const EpochLog& e) {
     if (s.quiet) return;
     std::printf("%s  %s\n", job.label.c_str(), format_epoch(e, job.epochs).c_str());

@@ -126,8 +126,10 @@ template <class F> std::vector<double> gather_per_sample(Model& model, const Tas
 
 }  // namespace
 
-double evaluate(Model& model, const Task& task, const Samples& s) {
-  // Batch losses are summed where the model runs and read once.
+namespace {
+
+// This rank's batch losses summed where the model runs (undefined when the rank has no batches).
+Tensor summed_batch_losses(Model& model, const Task& task, const Samples& s) {
   Tensor total;
   for_each_eval_batch(model, task, s, [&](int64_t, const Batch& b, const Tensor& pred) {
     Tensor l = task_loss(task, pred, b.y).reshape(Shape{});
@@ -136,10 +138,24 @@ double evaluate(Model& model, const Task& task, const Samples& s) {
     else
       total = l.clone();
   });
-  const int64_t batches = (s.size() + task.batch - 1) / task.batch;
-  double sum = total.defined() ? total.item() : 0.0;  // a rank may have no batches of a small set
+  return total;
+}
+
+int64_t batch_count(const Task& task, const Samples& s) { return (s.size() + task.batch - 1) / task.batch; }
+
+}  // namespace
+
+double evaluate(Model& model, const Task& task, const Samples& s) {
+  Tensor total = summed_batch_losses(model, task, s);
+  double sum = total.defined() ? total.item() : 0.0;  // read once; a rank may have no batches of a small set
   if (world().size() > 1) sum = world().broadcast(world().all_reduce(sum));
-  return sum / double(batches);
+  return sum / double(batch_count(task, s));
+}
+
+Tensor evaluate_on_device(Model& model, const Task& task, const Samples& s) {
+  DRU_CHECK(world().size() == 1, "evaluate_on_device: data-parallel runs evaluate with evaluate()");
+  Tensor total = summed_batch_losses(model, task, s);
+  return mul(total, 1.0 / double(batch_count(task, s))).reshape(Shape{1});
 }
 
 std::vector<double> predict(Model& model, const Task& task, const Samples& s) {

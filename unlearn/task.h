@@ -71,6 +71,9 @@ std::vector<double> point_predictions(const Task& task, const Tensor& pred);
 // rank fills its batches' places of a zero vector; the all-reduce sum then copies them exactly). Every
 // rank's model must be the same, running statistics included (fit ensures it).
 double evaluate(Model& model, const Task& task, const Samples& s);
+// The same mean as a one-element f32 tensor where the model runs, never read by the host: the fit
+// loop's validate_device hook on the GPU (one process only).
+Tensor evaluate_on_device(Model& model, const Task& task, const Samples& s);
 // Point predictions for every sample of s, in order (eval mode; augmented only if task.augment_eval).
 std::vector<double> predict(Model& model, const Task& task, const Samples& s);
 // Per-sample losses (eval mode), for the membership-inference attack.
