@@ -29,7 +29,9 @@ Task make_task(DataSet data, const std::string& rule, ModelConfig model, LossKin
 
 ModelInput to_input(const Task& task, const Batch& b, bool train, uint64_t step) {
   ModelInput in;
-  in.x = b.x.dtype() == DType::u8 ? augment_images(b.x, train, task.seed, step) : b.x;
+  // Images travel as u8 (a quarter of the f32 bytes) and are augmented where the model runs; the CUDA
+  // kernel draws the same crops and flips as the CPU (kernels/augment), so the result is the same.
+  in.x = b.x.dtype() == DType::u8 ? augment_images(b.x.to(task.device), train, task.seed, step) : b.x;
   in.x2 = b.x2;
   in.mask = b.mask;
   if (task.device != Device::cpu)
