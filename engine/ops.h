@@ -1,9 +1,10 @@
 // ops.h — every differentiable op of the engine, forward with autograd recording.
 //
-// Each op checks its arguments (messages name the op and the shapes), computes the forward on the
-// CPU through the kernels/ family it belongs to (templated on f32/f64), and records one tape node
-// whose backward calls the family's explicit backward. Ops on CUDA tensors throw until the CUDA
-// backend provides them. Shape letters: N batch, C channels, H W spatial, T time, D hidden, V vocab.
+// Each op checks its arguments (messages name the op and the shapes), computes the forward through the
+// kernels/ family it belongs to — on the CPU templated on f32/f64, on CUDA in f32 through the launchers
+// of engine/cuda/ (cuBLAS, cuDNN and our kernels), chosen by the inputs' device — and records one tape
+// node whose backward runs on the gradient's device. Shape letters: N batch, C channels, H W spatial,
+// T time, D hidden, V vocab.
 #pragma once
 
 #include <vector>
