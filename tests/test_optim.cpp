@@ -265,3 +265,11 @@ TEST_CASE("adam: loading a state for a different arena fails clearly and changes
   ParamArena empty;
   CHECK_THROWS_WITH_AS(Adam(empty, AdamConfig{}), doctest::Contains("call ParamArena::finalize first"), Error);
 }
+
+TEST_CASE("plateau: the device rule refuses a metric that is not one f32 value on cuda") {
+  ReduceLROnPlateau p(PlateauConfig{}, 0.1);
+  CHECK_THROWS_WITH_AS(p.step_device(Tensor::full(Shape{1}, 1.0), nullptr), doctest::Contains("one f32 value on cuda"),
+                       Error);
+  CHECK_THROWS_WITH_AS(p.device_state_read(), doctest::Contains("step_device was never called"), Error);
+  CHECK(p.lr() == 0.1);  // nothing changed
+}

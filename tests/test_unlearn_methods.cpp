@@ -230,6 +230,16 @@ TEST_CASE("unlearn: the gold model errs more on the forget set than the original
   CHECK(c.gold_retain < 1.3 * c.orig_retain);
 }
 
+TEST_CASE("unlearn: evaluate_on_device gives evaluate's mean as a one-element tensor") {
+  // The GPU fit loop's validation hook; on the CPU it runs the same batches and must agree.
+  const Context& c = context();
+  Model& m = *c.original;
+  Tensor v = evaluate_on_device(m, c.task, c.task.test.forget);
+  CHECK(v.shape() == Shape{1});
+  CHECK(v.device() == Device::cpu);
+  CHECK(v.item() == doctest::Approx(c.orig_forget).epsilon(1e-6));
+}
+
 TEST_CASE("unlearn: finetune") {
   Outcome o = run_method("finetune", default_settings("finetune"));
   check_moves(o);
