@@ -142,6 +142,9 @@ void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t byt
     std::memmove(dst, src, bytes);
     return;
   }
+  DRU_CHECK(!capturing() || (src_dev == Device::cuda && dst_dev == Device::cuda),
+            "a CUDA graph cannot capture a copy {} the host ({} bytes): move it out of the captured step",
+            src_dev == Device::cpu ? "from" : "to", bytes);
   cudaMemcpyKind kind = src_dev == Device::cpu ? cudaMemcpyHostToDevice
                                                : (dst_dev == Device::cpu ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
   DRU_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream()));
@@ -156,6 +159,46 @@ void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t byt
       DRU_CUDA_CHECK(cudaStreamSynchronize(stream()));
     cudaGetLastError();
   }
+}
+
+namespace {
+thread_local bool g_capturing = false;
+}
+
+bool capturing() { return g_capturing; }
+
+Graph::~Graph() {
+  // Errors are ignored: a graph destroyed after the runtime shut down has nothing left to free.
+  if (exec_ && cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_)) != cudaSuccess) cudaGetLastError();
+  if (graph_ && cudaGraphDestroy(static_cast<cudaGraph_t>(graph_)) != cudaSuccess) cudaGetLastError();
+}
+
+void Graph::replay() { DRU_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), stream())); }
+
+std::unique_ptr<Graph> capture(const std::function<void()>& body) {
+  DRU_CHECK(!g_capturing, "capture: already capturing a CUDA graph on this thread");
+  cudaStream_t s = stream();
+  // ThreadLocal: a CUDA call from this thread that is illegal during capture (a synchronous copy, a
+  // cudaMalloc) fails here instead of silently joining or breaking the graph.
+  DRU_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  g_capturing = true;
+  cudaGraph_t graph = nullptr;
+  try {
+    body();
+  } catch (...) {
+    g_capturing = false;
+    if (cudaStreamEndCapture(s, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    throw;
+  }
+  g_capturing = false;
+  DRU_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+  std::unique_ptr<Graph> g(new Graph());
+  g->graph_ = graph;
+  cudaGraphExec_t exec = nullptr;
+  DRU_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  g->exec_ = exec;
+  return g;
 }
 
 void read_to_host(const HostRead* reads, size_t count) {
@@ -215,6 +258,10 @@ void convert(void*, DType, const void*, DType, int64_t) { not_built(); }
 void copy_blocks(void*, int64_t, int64_t, const void*, int64_t, int64_t, int64_t, int64_t, int64_t, size_t) {
   not_built();
 }
+Graph::~Graph() {}
+void Graph::replay() { not_built(); }
+std::unique_ptr<Graph> capture(const std::function<void()>&) { not_built(); }
+bool capturing() { return false; }
 void read_to_host(const HostRead*, size_t) { not_built(); }
 void increment_i64(int64_t*) { not_built(); }
 void synchronize() {}

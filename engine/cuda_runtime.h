@@ -15,6 +15,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "engine/tensor.h"
@@ -48,6 +50,31 @@ struct HostRead {
 void read_to_host(const HostRead* reads, size_t count);
 // Adds one to an int64 counter in device memory (batch norm's num_batches_tracked).
 void increment_i64(int64_t* p);
+
+// CUDA graphs: capture() records the work body() queues on the engine's stream (nothing runs during
+// capture) and returns a graph whose replay() queues all of it again with one launch — a fixed-shape
+// training step without a kernel-by-kernel trip through the host. Rules for body, checked where they
+// can be: every tensor it allocates is freed before it returns (locals only: the graph owns that
+// memory); it frees nothing allocated before (keep step-to-step tensors outside, alive); it copies
+// nothing to or from the host and draws no host random numbers (both throw while capturing); every
+// buffer that changes between replays (the batch index, the learning rate, Adam's step) is read
+// from device memory, because the graph replays the pointers and values it saw. Warm up the same
+// step eagerly first, so library workspaces and cached plans are at full size before capture.
+class Graph {
+ public:
+  ~Graph();
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+  void replay();  // queued on the engine's stream; no host wait
+
+ private:
+  friend std::unique_ptr<Graph> capture(const std::function<void()>& body);
+  Graph() = default;
+  void* graph_ = nullptr;
+  void* exec_ = nullptr;
+};
+std::unique_ptr<Graph> capture(const std::function<void()>& body);
+bool capturing();  // true inside capture()'s body (this thread)
 
 void synchronize();          // waits for the engine's stream; counted
 int64_t host_syncs();        // synchronize() calls and device-to-host copies since start

@@ -91,6 +91,16 @@ void Adam::set_lr(double lr) {
   if (lr_dev_.defined()) lr_dev_.fill_(lr);
 }
 
+void Adam::set_device_steps(bool on) {
+  if (!on) {
+    step_dev_ = scalars_dev_ = Tensor();
+    return;
+  }
+  DRU_CHECK(lr_dev_.defined(), "Adam::set_device_steps: the arena is on the CPU; device steps are for CUDA arenas");
+  step_dev_ = Tensor::full(Shape{1}, double(step_), DType::i64, Device::cuda);
+  scalars_dev_ = Tensor::empty(Shape{int64_t(sizeof(AdamScalars<float>))}, DType::u8, Device::cuda);
+}
+
 void Adam::zero_grad() { arena_.zero_grad(); }
 
 void Adam::step() {
@@ -101,6 +111,14 @@ void Adam::step() {
   int64_t t = step_ + 1;
   if (on_cuda(p)) {
 #ifdef DRU_HAVE_CUDA
+    if (step_dev_.defined()) {
+      auto* scalars = static_cast<AdamScalars<float>*>(scalars_dev_.raw());
+      adam_prepare_cuda(scalars, step_dev_.data<int64_t>(), lr_device(), cfg_.beta1, cfg_.beta2, cfg_.eps,
+                        cfg_.weight_decay);
+      adam_apply_cuda(p.data<float>(), g.data<float>(), m_.data<float>(), v_.data<float>(), p.numel(), scalars);
+      step_ = t;
+      return;
+    }
     adam_step_cuda(p.data<float>(), g.data<float>(), m_.data<float>(), v_.data<float>(), p.numel(), lr_device(),
                    cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, t, cuda::stream());
     step_ = t;
@@ -162,6 +180,7 @@ void Adam::load_state(const TensorFile& file) {
   cfg_ = cfg;
   step_ = step;
   if (lr_dev_.defined()) lr_dev_.fill_(cfg_.lr);
+  if (step_dev_.defined()) step_dev_.fill_(double(step_));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,9 +1,16 @@
 // rng.cpp — see rng.h.
 #include "engine/rng.h"
 
+#include "engine/cuda_runtime.h"
+
 #include <cmath>
 
 namespace dru {
+
+void Generator::check_not_capturing() {
+  DRU_CHECK(!cuda::capturing(), "a CUDA graph cannot capture a step that draws host random numbers (dropout in "
+                                "train mode): the replays would repeat the same draws; run this model without graphs");
+}
 
 uint32_t Generator::next_u32() {
   if (used_ == 4) {

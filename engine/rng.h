@@ -22,6 +22,7 @@ class Generator {
 
   // Reserves n counter values and returns the first: a kernel may draw philox4x32(first + i, 0, seed).
   uint64_t reserve(uint64_t n) {
+    check_not_capturing();
     uint64_t first = offset_;
     offset_ += n;
     return first;
@@ -39,6 +40,8 @@ class Generator {
   std::vector<int64_t> permutation(int64_t n);
 
  private:
+  // A draw inside a CUDA graph's capture would be replayed with the same numbers every time.
+  static void check_not_capturing();
   uint64_t seed_;
   uint64_t offset_;
   Philox4 block_{};

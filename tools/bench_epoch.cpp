@@ -12,7 +12,10 @@
 // once at the end. The first epoch warms up (cuDNN algorithm choice, the memory pool); the median of
 // the others is reported, with the host synchronisations counted per step.
 //
-//   bench_epoch MODEL [--device cuda|cpu] [--epochs N] [--n SAMPLES] [--batch B]
+//   bench_epoch MODEL [--device cuda|cpu] [--epochs N] [--n SAMPLES] [--batch B] [--graphs]
+//
+// --graphs replays each full batch's step from one CUDA graph (cuda_runtime.h); the model must not
+// draw host random numbers in training (AllCNN does not; the STS-B LSTM's dropout does, and is refused).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -35,11 +38,12 @@ struct Options {
   Device device = Device::cuda;
   int epochs = 4;
   int64_t n = 0, batch = 256;
+  bool graphs = false;  // replay full batches from a CUDA graph
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr, "bench_epoch: %s\nusage: bench_epoch allcnn|stsb-lstm [--device cuda|cpu] [--epochs N] "
-                       "[--n SAMPLES] [--batch B]\n", why);
+                       "[--n SAMPLES] [--batch B] [--graphs]\n", why);
   std::exit(2);
 }
 
@@ -50,6 +54,10 @@ Options parse(int argc, char** argv) {
   if (o.model != "allcnn" && o.model != "stsb-lstm") usage("the model must be allcnn or stsb-lstm");
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "--graphs") {
+      o.graphs = true;
+      continue;
+    }
     if (i + 1 >= argc) usage(("missing value after " + a).c_str());
     std::string v = argv[++i];
     char* end = nullptr;
@@ -69,6 +77,7 @@ Options parse(int argc, char** argv) {
     }
   }
   if (o.n == 0) o.n = o.model == "allcnn" ? 12208 : 5249;
+  if (o.graphs && o.device != Device::cuda) usage("--graphs needs --device cuda");
   return o;
 }
 
@@ -114,6 +123,30 @@ int main(int argc, char** argv) {
     std::vector<double> ms;
     int64_t syncs = 0;
     double last_loss = 0;
+    // Batch losses are summed in one device buffer for the whole run (a graph keeps its address).
+    Tensor total = Tensor::zeros(Shape{}, DType::f32, o.device);
+    // One training step on the rows idx (i64 on the device) of the resident data.
+    auto train_step = [&](const Tensor& idx) {
+      ModelInput in;
+      in.x = index_select(x, idx);
+      if (x2.defined()) in.x2 = index_select(x2, idx);
+      adam.zero_grad();
+      Tensor loss = l1_loss(model->forward(in, Mode::train).pred, index_select(y, idx));
+      add_(total, loss.detach().reshape(Shape{}));
+      loss.backward();
+      adam.step();
+    };
+    // --graphs: the first full batch runs eagerly (warming cuDNN's plans and the workspaces up to size),
+    // the second is captured into a CUDA graph, and every full batch from then on is one replay of it,
+    // its rows copied first into a fixed index buffer; Adam counts steps on the device. A last, smaller
+    // batch runs eagerly.
+    std::unique_ptr<cuda::Graph> graph;
+    Tensor idx_buf;
+    if (o.graphs) {
+      adam.set_device_steps(true);
+      idx_buf = Tensor::empty(Shape{o.batch}, DType::i64, Device::cuda);
+    }
+    bool warmed = false;
     for (int e = 0; e < o.epochs; ++e) {
       if (o.device == Device::cuda) cuda::synchronize();
       auto t0 = std::chrono::steady_clock::now();
@@ -122,17 +155,25 @@ int main(int argc, char** argv) {
       for (int64_t i = 0; i < o.n; ++i) perm[size_t(i)] = i;
       for (int64_t i = o.n - 1; i > 0; --i) std::swap(perm[size_t(i)], perm[size_t(gen.below(uint64_t(i + 1)))]);
       Tensor order = Tensor::from(perm, Shape{o.n}).to(o.device);
-      Tensor total = Tensor::zeros(Shape{}, DType::f32, o.device);
+      total.fill_(0.0);
       for (int64_t b = 0; b < steps; ++b) {
         Tensor idx = order.slice(0, b * o.batch, std::min(o.n, (b + 1) * o.batch));
-        ModelInput in;
-        in.x = index_select(x, idx);
-        if (x2.defined()) in.x2 = index_select(x2, idx);
-        adam.zero_grad();
-        Tensor loss = l1_loss(model->forward(in, Mode::train).pred, index_select(y, idx));
-        add_(total, loss.detach().reshape(Shape{}));
-        loss.backward();
-        adam.step();
+        if (!o.graphs || idx.numel() != o.batch) {
+          train_step(idx);
+          continue;
+        }
+        idx_buf.copy_(idx);  // device to device, queued before the replay
+        if (!warmed) {
+          train_step(idx_buf);
+          warmed = true;
+        } else {
+          if (!graph) {
+            graph = cuda::capture([&] { train_step(idx_buf); });
+            adam.add_replayed_steps(-1);  // capturing ran step() on the host but took no step
+          }
+          graph->replay();
+          adam.add_replayed_steps(1);
+        }
       }
       syncs = cuda::host_syncs() - s0;
       last_loss = total.item() / double(steps);  // the epoch's one host synchronisation
@@ -145,7 +186,7 @@ int main(int argc, char** argv) {
     // How cuDNN's convolution algorithms were chosen (engine/cuda/conv.cu) and whether TF32 was on.
     const char* find = std::getenv("DRU_CUDNN_BENCHMARK");
     std::string impl = std::string("dru") + (find && std::strcmp(find, "1") == 0 ? " cudnn-find" : "") +
-                       (o.device == Device::cuda && cuda::tf32() ? " tf32" : "");
+                       (o.device == Device::cuda && cuda::tf32() ? " tf32" : "") + (o.graphs ? " graphs" : "");
     std::printf("{\"bench\":\"epoch\",\"model\":\"%s\",\"impl\":\"%s\",\"device\":\"%s\",\"n\":%lld,\"batch\":%lld,"
                 "\"steps\":%lld,\"epoch_ms\":%.2f,\"syncs_per_step\":%.3f,\"loss\":%.5f}\n",
                 o.model.c_str(), impl.c_str(), dev.c_str(), (long long)o.n, (long long)o.batch, (long long)steps,

@@ -21,21 +21,22 @@ __device__ __forceinline__ AdamScalars<float> scalars_of(const float* lr, double
 }
 
 // v1: one element per thread per iteration.
+__device__ __forceinline__ void adam_v1_body(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
+                                             float* __restrict__ v, int64_t n, const AdamScalars<float>& s) {
+  DRU_GRID_LOOP(i, n) adam_update(p[i], g[i], m[i], v[i], s);
+}
+
 __global__ void __launch_bounds__(kAdamBlock)
     adam_v1_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m, float* __restrict__ v,
                    int64_t n, const float* __restrict__ lr, double beta1, double beta2, double eps,
                    double weight_decay, double bias_c1, double bias_c2) {
-  const AdamScalars<float> s = scalars_of(lr, beta1, beta2, eps, weight_decay, bias_c1, bias_c2);
-  DRU_GRID_LOOP(i, n) adam_update(p[i], g[i], m[i], v[i], s);
+  adam_v1_body(p, g, m, v, n, scalars_of(lr, beta1, beta2, eps, weight_decay, bias_c1, bias_c2));
 }
 
 // v2: float4 loads and stores over the first 4 * (n / 4) elements; the block-0 threads then take the
 // (at most three) remaining elements one by one.
-__global__ void __launch_bounds__(kAdamBlock)
-    adam_v2_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m, float* __restrict__ v,
-                   int64_t n, const float* __restrict__ lr, double beta1, double beta2, double eps,
-                   double weight_decay, double bias_c1, double bias_c2) {
-  const AdamScalars<float> s = scalars_of(lr, beta1, beta2, eps, weight_decay, bias_c1, bias_c2);
+__device__ __forceinline__ void adam_v2_body(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
+                                             float* __restrict__ v, int64_t n, const AdamScalars<float>& s) {
   const int64_t n4 = n / 4;
   float4* p4 = reinterpret_cast<float4*>(p);
   const float4* g4 = reinterpret_cast<const float4*>(g);
@@ -55,6 +56,35 @@ __global__ void __launch_bounds__(kAdamBlock)
     const int64_t i = 4 * n4 + threadIdx.x;
     if (i < n) adam_update(p[i], g[i], m[i], v[i], s);
   }
+}
+
+__global__ void __launch_bounds__(kAdamBlock)
+    adam_v2_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m, float* __restrict__ v,
+                   int64_t n, const float* __restrict__ lr, double beta1, double beta2, double eps,
+                   double weight_decay, double bias_c1, double bias_c2) {
+  adam_v2_body(p, g, m, v, n, scalars_of(lr, beta1, beta2, eps, weight_decay, bias_c1, bias_c2));
+}
+
+// The graph-safe pair: one thread advances the step counter in device memory and writes the step's
+// scalars; the update kernels read them (so a replayed graph takes a new step each time).
+__global__ void adam_prepare_kernel(AdamScalars<float>* __restrict__ out, int64_t* __restrict__ step,
+                                    const float* __restrict__ lr, double beta1, double beta2, double eps,
+                                    double weight_decay) {
+  const int64_t t = *step + 1;
+  *step = t;
+  *out = adam_scalars<float>(double(*lr), beta1, beta2, eps, weight_decay, adam_bias_correction(beta1, t),
+                             adam_bias_correction(beta2, t));
+}
+
+template <int kVersion>
+__global__ void __launch_bounds__(kAdamBlock)
+    adam_apply_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m, float* __restrict__ v,
+                      int64_t n, const AdamScalars<float>* __restrict__ scalars) {
+  const AdamScalars<float> s = *scalars;
+  if constexpr (kVersion == 2)
+    adam_v2_body(p, g, m, v, n, s);
+  else
+    adam_v1_body(p, g, m, v, n, s);
 }
 
 bool aligned16(const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; }
@@ -93,6 +123,25 @@ void adam_step_cuda(float* p, const float* g, float* m, float* v, int64_t n, con
 void adam_step_cuda(float* p, const float* g, float* m, float* v, int64_t n, const float* lr, double beta1,
                     double beta2, double eps, double weight_decay, int64_t step) {
   adam_step_cuda(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, step, cuda::stream());
+}
+
+void adam_prepare_cuda(AdamScalars<float>* scalars, int64_t* step, const float* lr, double beta1, double beta2,
+                       double eps, double weight_decay) {
+  adam_prepare_kernel<<<1, 1, 0, cuda::stream()>>>(scalars, step, lr, beta1, beta2, eps, weight_decay);
+  DRU_CUDA_LAUNCHED();
+}
+
+void adam_apply_cuda(float* p, const float* g, float* m, float* v, int64_t n, const AdamScalars<float>* scalars) {
+  if (n <= 0) return;
+  const int64_t cap = int64_t(std::max(cuda::sm_count(), 1)) * 8;
+  if (aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v)) {
+    const int64_t blocks = std::clamp<int64_t>((n / 4 + kAdamBlock - 1) / kAdamBlock, 1, cap);
+    adam_apply_kernel<2><<<unsigned(blocks), kAdamBlock, 0, cuda::stream()>>>(p, g, m, v, n, scalars);
+  } else {
+    const int64_t blocks = std::clamp<int64_t>((n + kAdamBlock - 1) / kAdamBlock, 1, cap);
+    adam_apply_kernel<1><<<unsigned(blocks), kAdamBlock, 0, cuda::stream()>>>(p, g, m, v, n, scalars);
+  }
+  DRU_CUDA_LAUNCHED();
 }
 
 }  // namespace dru

@@ -15,6 +15,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include "kernels/adam/adam.h"
+
 namespace dru {
 
 // p, g, m, v: (n) device arrays; lr: one float in device memory; step >= 1 (bias corrections are
@@ -28,5 +30,13 @@ void adam_step_cuda(float* p, const float* g, float* m, float* v, int64_t n, con
 // the bench and the tests.
 void adam_step_cuda_version(int version, float* p, const float* g, float* m, float* v, int64_t n, const float* lr,
                             double beta1, double beta2, double eps, double weight_decay, int64_t step);
+
+// The graph-safe form (engine/optim.h, Adam::set_device_steps): the step counter lives in device
+// memory. adam_prepare_cuda (one thread) advances *step and writes that step's scalars to *scalars;
+// adam_apply_cuda (v2 where aligned, else v1) reads them. Nothing of the step is baked into the launch
+// arguments, so both replay correctly from a CUDA graph. Engine stream.
+void adam_prepare_cuda(AdamScalars<float>* scalars, int64_t* step, const float* lr, double beta1, double beta2,
+                       double eps, double weight_decay);
+void adam_apply_cuda(float* p, const float* g, float* m, float* v, int64_t n, const AdamScalars<float>* scalars);
 
 }  // namespace dru
