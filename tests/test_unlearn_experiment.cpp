@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "tests/temp_dir.h"
+#include "tests/tiny_experiment.h"
 #include "unlearn/experiment.h"
 #include "unlearn/report.h"
 
@@ -20,30 +21,7 @@ std::string slurp(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
-// The shipped STS-B shrunk to a few hundred pairs and an epoch or two per stage.
-dru::ExperimentOptions tiny_stsb(const std::string& out) {
-  dru::ExperimentOptions o;
-  o.preset = "stsb-lstm";
-  o.quick = true;
-  o.out = out;
-  o.data_root = std::string(DRU_SOURCE_DIR) + "/data";
-  o.progress = false;
-  o.adjust = [](dru::Preset& p) {
-    p.max_train = 300;
-    p.max_val = 120;
-    p.max_test = 120;
-    p.batch = 64;
-    p.original.epochs = 2;
-    p.gold.epochs = 2;
-    for (auto& [m, s] : p.methods) {
-      s.epochs = 1;
-      s.blindspot_epochs = 1;
-    }
-    p.mia_samples = 100;
-    p.ain_max_epochs = 1;
-  };
-  return o;
-}
+using dru::test::tiny_stsb;
 
 // results.json without the wall-clock fields, which differ between runs.
 nlohmann::json without_timing(nlohmann::json j) {

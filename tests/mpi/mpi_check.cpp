@@ -33,6 +33,7 @@
 #include "engine/comm_impl.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "tests/tiny_experiment.h"
 #include "unlearn/experiment.h"
 #include "unlearn/methods.h"
 #include "unlearn/metrics.h"
@@ -177,27 +178,8 @@ int mode_train() {
 // ---- experiment ------------------------------------------------------------------------------------
 
 ExperimentOptions tiny_stsb(const std::string& out) {
-  ExperimentOptions o;
-  o.preset = "stsb-lstm";
-  o.quick = true;
-  o.out = out;
+  ExperimentOptions o = dru::test::tiny_stsb(out);
   o.fresh = true;
-  o.data_root = std::string(DRU_SOURCE_DIR) + "/data";
-  o.progress = false;
-  o.adjust = [](Preset& p) {
-    p.max_train = 300;
-    p.max_val = 120;
-    p.max_test = 120;
-    p.batch = 64;
-    p.original.epochs = 2;
-    p.gold.epochs = 2;
-    for (auto& [m, s] : p.methods) {
-      s.epochs = 1;
-      s.blindspot_epochs = 1;
-    }
-    p.mia_samples = 100;
-    p.ain_max_epochs = 1;
-  };
   return o;
 }
 
