@@ -26,7 +26,8 @@ gpu_visible=0
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then gpu_visible=1; fi
 ran_gpu=0
 for b in "${gpu_benches[@]}"; do
-  case "$(basename "$b")" in bench_cpu | bench_images) continue ;; esac
+  # bench_epoch takes a model and runs below; bench_scale is timed under mpirun by hand (BENCHMARKS.md).
+  case "$(basename "$b")" in bench_cpu | bench_images | bench_epoch | bench_scale) continue ;; esac
   [ -f "$b" ] && [ -x "$b" ] || continue
   if [ "$gpu_visible" = 0 ]; then
     echo "bench: $(basename "$b") skipped (no GPU visible)"
@@ -38,7 +39,7 @@ for b in "${gpu_benches[@]}"; do
   grep '^{' "$build/$(basename "$b").log" >> "$out" || true
   if [ "$rc" = 0 ]; then ran_gpu=1; elif [ "$rc" != 77 ]; then echo "bench: $(basename "$b") failed (exit $rc)"; fi
 done
-# The PyTorch CUDA reference: whichever python3 has torch with CUDA.
+# The PyTorch CUDA references: whichever python3 has torch with CUDA.
 if [ "$ran_gpu" = 1 ]; then
   torch_py=""
   for py in python3 /usr/bin/python3; do
@@ -47,11 +48,19 @@ if [ "$ran_gpu" = 1 ]; then
       break
     fi
   done
+  # Training epochs with the data on the GPU, dru and (below) PyTorch's twin of the same loop.
+  for m in allcnn stsb-lstm; do
+    [ -x "$build/bench_epoch" ] && "$build/bench_epoch" "$m" --device cuda | tee /dev/stderr | grep '^{' >> "$out" || true
+  done
   if [ -n "$torch_py" ]; then
     # Unset: a CUDA library path of the build (another cuDNN) would shadow the cuDNN that torch bundles.
     env -u LD_LIBRARY_PATH "$torch_py" tools/bench_torch_cuda.py | tee /dev/stderr | grep '^{' >> "$out" || true
+    for m in allcnn stsb-lstm; do
+      env -u LD_LIBRARY_PATH "$torch_py" tools/reference/bench_epoch_torch.py "$m" --device cuda | tee /dev/stderr |
+        grep '^{' >> "$out" || true
+    done
   else
-    echo "bench: PyTorch CUDA reference skipped (no python3 with torch and CUDA)"
+    echo "bench: PyTorch CUDA references skipped (no python3 with torch and CUDA)"
   fi
 fi
 echo "== JSON rows in $out"
