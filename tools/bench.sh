@@ -10,10 +10,6 @@ echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d
 "$build/bench_cpu" | tee /dev/stderr | grep '^{' >> "$out"
 # Face images: decode + cache the UTKFace subset from ../shared/data (prints a skip line without it).
 "$build/bench_images" | tee /dev/stderr | grep '^{' >> "$out" || true
-for b in "$build"/*_bench; do
-  [ -x "$b" ] || continue
-  "$b" | tee /dev/stderr | grep '^{' >> "$out" || true
-done
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   /usr/bin/python3 tools/bench_torch_cpu.py | tee /dev/stderr | grep '^{' >> "$out"
 else
