@@ -1,6 +1,6 @@
 // steps.cpp — see steps.h.
 //
-// The data loading mirrors experiment.cpp's (internal) load_data, so a checkpoint from `dru train` is a
+// The data comes from load_preset_data, experiment.cpp's own loader, so a checkpoint from `dru train` is a
 // model of the same task `dru experiment` builds for the preset.
 #include "tools/steps.h"
 
@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <optional>
 
-#include "data/forget.h"
 #include "data/tokenizer.h"
 #include "engine/check.h"
 #include "engine/checkpoint.h"
@@ -42,11 +41,7 @@ Task build_task(Preset& p, const std::string& data, const std::string& rule, con
   eo.data_root = data_root;
   Tokenizer tokenizer;  // stsb-bertlite trains its tokenizer while loading
   DataSet ds = load_preset_data(p, eo, cfg, true, &tokenizer);
-  try {
-    (void)parse_forget_rule(p.rule, ds.label_name);
-  } catch (const Error& e) {
-    throw UsageError(e.what());  // a bad --forget is a usage error (exit 2)
-  }
+  (void)preset_forget_rule(p, ds);  // a bad --forget is a usage error, not make_task's runtime error
   cfg.seed = seed;
   return make_task(std::move(ds), p.rule, cfg, p.loss, p.batch, seed);
 }

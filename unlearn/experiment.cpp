@@ -455,13 +455,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
   const DataSet data = load_preset_data(p, opt, cfg, !opt.progress || !root, &tokenizer);
   // The rule is checked (and the counts shown) before any training.
   {
-    ForgetRule rule;
-    try {
-      rule = parse_forget_rule(p.rule, data.label_name);
-    } catch (const Error& e) {
-      throw UsageError(e.what());  // a bad --forget is a usage error (exit 2)
-    }
-    const std::vector<ForgetCounts> counts = count_forget(data, rule);
+    const std::vector<ForgetCounts> counts = count_forget(data, preset_forget_rule(p, data));
     if (opt.progress && root) {
       std::fprintf(stderr, "dru: experiment %s%s on %s, %d seed%s, output %s\n", p.name.c_str(),
                    opt.quick ? " --quick" : "", opt.device.c_str(), opt.seeds, opt.seeds == 1 ? "" : "s",

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "data/electricity.h"
+#include "data/forget.h"
 #include "data/images.h"
 #include "data/stsb.h"
 #include "data/tokenizer.h"
@@ -116,6 +117,14 @@ DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& c
   ds.val = subset(ds.val, p.max_val);
   ds.test = subset(ds.test, p.max_test);
   return ds;
+}
+
+ForgetRule preset_forget_rule(const Preset& p, const DataSet& data) {
+  try {
+    return parse_forget_rule(p.rule, data.label_name);
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
 }
 
 }  // namespace dru
