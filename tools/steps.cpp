@@ -5,9 +5,7 @@
 #include "tools/steps.h"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -89,7 +87,6 @@ std::string meta_or_fail(const TensorFile& f, const std::string& path, const std
 }
 
 TensorFile read_checkpoint(const std::string& path, const std::string& flag, const std::string& preset) {
-  if (path.empty()) throw UsageError(fmt::format("{} is required", flag));
   if (!fs::is_regular_file(path)) throw UsageError(fmt::format("{} {}: no such file", flag, path));
   TensorFile f = load_safetensors(path);
   const std::string p = meta_or_fail(f, path, "preset");
@@ -137,7 +134,6 @@ Loaded load_checkpoint(const std::string& path, const std::string& flag, const S
 }  // namespace
 
 void run_train_step(const StepOptions& opt) {
-  if (opt.out.empty()) throw UsageError("--out MODEL.safetensors is required");
   Preset p = make_preset(opt.preset, opt.quick);
   const Task task = build_task(p, opt.data, opt.forget, opt.data_root, opt.seed);
   MethodSettings s = opt.retain_only ? p.gold : p.original;
@@ -156,10 +152,6 @@ void run_train_step(const StepOptions& opt) {
 }
 
 void run_unlearn_step(const StepOptions& opt) {
-  if (opt.out.empty()) throw UsageError("--out UNLEARNED.safetensors is required");
-  const auto names = method_names();
-  if (std::find(names.begin(), names.end(), opt.method) == names.end())
-    throw UsageError(fmt::format("--method '{}': choose one of {}", opt.method, fmt::join(names, ", ")));
   Loaded l = load_checkpoint(opt.model, "--model", opt);
   auto it = l.file.metadata.find("stage");
   if (it != l.file.metadata.end() && it->second != "original")
