@@ -119,12 +119,11 @@ Samples concat_samples(const Samples& a, const Samples& b) {
   s.x2 = cat_rows(a.x2, b.x2);
   s.mask = cat_rows(a.mask, b.mask);
   s.y = cat_rows(a.y, b.y);
-  auto join = [](std::vector<std::string> u, const std::vector<std::string>& v) {
+  auto join = [](auto u, const auto& v) {
     u.insert(u.end(), v.begin(), v.end());
     return u;
   };
-  s.label = a.label;
-  s.label.insert(s.label.end(), b.label.begin(), b.label.end());
+  s.label = join(a.label, b.label);
   s.group = join(a.group, b.group);
   s.key = join(a.key, b.key);
   return s;
