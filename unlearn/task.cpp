@@ -126,10 +126,6 @@ template <class F> std::vector<double> gather_per_sample(Model& model, const Tas
   return out;
 }
 
-}  // namespace
-
-namespace {
-
 // This rank's batch losses summed where the model runs (undefined when the rank has no batches).
 Tensor summed_batch_losses(Model& model, const Task& task, const Samples& s) {
   Tensor total;
