@@ -329,7 +329,7 @@ std::vector<ModelMetrics> metrics_stage(const fs::path& dir, const std::string& 
   // is measured once (on a copy inside relearn_steps) and shared by every method.
   const double target = (1 + p.ain_alpha) * evaluate(original, task, task.val.forget);
   const int64_t gold_steps = relearn_steps(task, gold, target, ain_lr, p.ain_max_epochs);
-  const int64_t cap = int64_t(p.ain_max_epochs) * ((task.data.train.size() + task.batch - 1) / task.batch);
+  const int64_t cap = relearn_cap(task, p.ain_max_epochs);
   std::vector<ModelMetrics> rows;
   for (auto& st : models) {
     Model& m = *st.model;
