@@ -66,8 +66,7 @@ FitResult run_fit(Model& model, const Task& task, const MethodSettings& s, const
     TrainShard sh = shard_batch(task, *job.train, order.indices(b), step);
     if (sh.rows == 0) return Tensor();  // data parallel: none of this batch's rows are this rank's
     ShardScope scope(sh.scope());
-    Tensor loss = job.loss(model, sh.batch, sh.in);
-    return sh.rows == sh.total ? loss : mul(loss, double(sh.rows) / double(sh.total));
+    return sh.share(job.loss(model, sh.batch, sh.in));
   };
   hooks.validate = [&]() { return evaluate(model, task, *job.val); };
   // On the GPU the validation loss stays there and the scheduler runs on it (fit.h); one process only.

@@ -192,7 +192,7 @@ int64_t relearn_steps(const Task& task, const Model& model, double target, doubl
       if (sh.rows > 0) {
         ShardScope scope(sh.scope());
         Tensor loss = task_loss(task, m->forward(sh.in, Mode::train).pred, sh.batch.y);
-        (sh.rows == sh.total ? loss : mul(loss, double(sh.rows) / double(sh.total))).backward();
+        sh.share(loss).backward();
       }
       if (world().size() > 1) world().all_reduce(arena.grads);
       adam.step();
