@@ -1,6 +1,8 @@
 // dataset.cpp — see dataset.h.
 #include "data/dataset.h"
 
+#include <utility>
+
 #include "engine/ops.h"
 
 namespace dru {
@@ -29,6 +31,10 @@ Samples Samples::select(const std::vector<int64_t>& idx) const {
 }
 
 Samples& DataSet::split(const std::string& which) {
+  return const_cast<Samples&>(std::as_const(*this).split(which));
+}
+
+const Samples& DataSet::split(const std::string& which) const {
   if (which == "train") return train;
   if (which == "val") return val;
   if (which == "test") return test;

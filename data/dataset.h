@@ -35,6 +35,7 @@ struct DataSet {
   std::string label_name;   // "age", "score", "load": the word forget rules use (age<=30)
   Samples train, val, test;
   Samples& split(const std::string& which);  // "train", "val" or "test"; throws otherwise
+  const Samples& split(const std::string& which) const;
 };
 
 }  // namespace dru

@@ -158,10 +158,10 @@ ForgetSplit split_forget(const Samples& s, const ForgetRule& rule, uint64_t salt
   return {s.select(f), s.select(r)};
 }
 
-std::vector<ForgetCounts> count_forget(DataSet& ds, const ForgetRule& rule) {
+std::vector<ForgetCounts> count_forget(const DataSet& ds, const ForgetRule& rule) {
   std::vector<ForgetCounts> out;
   for (const char* name : {"train", "val", "test"}) {
-    Samples& s = ds.split(name);
+    const Samples& s = ds.split(name);
     std::vector<bool> m = forget_mask(rule, s, split_salt(name));
     ForgetCounts c{name, s.size(), 0, 0};
     for (bool b : m) c.forget += b ? 1 : 0;

@@ -48,6 +48,6 @@ struct ForgetCounts {
 };
 // Counts for train, val and test. Throws when the training split's forget or retain set is empty
 // (nothing to unlearn, or nothing left to learn from), naming the rule and the counts.
-std::vector<ForgetCounts> count_forget(DataSet& ds, const ForgetRule& rule);
+std::vector<ForgetCounts> count_forget(const DataSet& ds, const ForgetRule& rule);
 
 }  // namespace dru

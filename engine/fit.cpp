@@ -108,8 +108,10 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
     broadcast_buffers(model);
   }
   auto log = hooks.log ? hooks.log : [&](const EpochLog& e) { std::printf("%s\n", format_epoch(e, cfg.epochs).c_str()); std::fflush(stdout); };
-  // The device-side scheduler needs the validation loss of the whole set; in parallel it is summed on the host.
-  const bool device_val = on_cuda(arena.values) && hooks.validate_device && !parallel;
+  // On the GPU the batch losses are summed there and read once per epoch. The device-side scheduler
+  // needs the validation loss of the whole set; in parallel it is summed on the host.
+  const bool dev = on_cuda(arena.values);
+  const bool device_val = dev && hooks.validate_device && !parallel;
   for (int epoch = res.start_epoch; epoch <= cfg.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
     EpochLog e;
@@ -117,7 +119,6 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
     e.lr = adam.lr();
     if (hooks.begin_epoch) hooks.begin_epoch(epoch);
     model.train(true);
-    const bool dev = on_cuda(arena.values);
     double total = 0;
     Tensor total_dev = dev ? Tensor::zeros(Shape{}, DType::f32, Device::cuda) : Tensor();
     for (int64_t b = 0; b < hooks.batches_per_epoch; ++b) {

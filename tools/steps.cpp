@@ -1,19 +1,16 @@
 // steps.cpp — see steps.h.
 //
-// The data loading mirrors experiment.cpp's (internal) load_data, so a checkpoint from `dru train` is a
+// The data comes from load_preset_data, experiment.cpp's own loader, so a checkpoint from `dru train` is a
 // model of the same task `dru experiment` builds for the preset.
 #include "tools/steps.h"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
 
-#include "data/forget.h"
 #include "data/tokenizer.h"
 #include "engine/check.h"
 #include "engine/checkpoint.h"
@@ -42,11 +39,7 @@ Task build_task(Preset& p, const std::string& data, const std::string& rule, con
   eo.data_root = data_root;
   Tokenizer tokenizer;  // stsb-bertlite trains its tokenizer while loading
   DataSet ds = load_preset_data(p, eo, cfg, true, &tokenizer);
-  try {
-    (void)parse_forget_rule(p.rule, ds.label_name);
-  } catch (const Error& e) {
-    throw UsageError(e.what());  // a bad --forget is a usage error (exit 2)
-  }
+  (void)preset_forget_rule(p, ds);  // a bad --forget is a usage error, not make_task's runtime error
   cfg.seed = seed;
   return make_task(std::move(ds), p.rule, cfg, p.loss, p.batch, seed);
 }
@@ -94,7 +87,6 @@ std::string meta_or_fail(const TensorFile& f, const std::string& path, const std
 }
 
 TensorFile read_checkpoint(const std::string& path, const std::string& flag, const std::string& preset) {
-  if (path.empty()) throw UsageError(fmt::format("{} is required", flag));
   if (!fs::is_regular_file(path)) throw UsageError(fmt::format("{} {}: no such file", flag, path));
   TensorFile f = load_safetensors(path);
   const std::string p = meta_or_fail(f, path, "preset");
@@ -142,7 +134,6 @@ Loaded load_checkpoint(const std::string& path, const std::string& flag, const S
 }  // namespace
 
 void run_train_step(const StepOptions& opt) {
-  if (opt.out.empty()) throw UsageError("--out MODEL.safetensors is required");
   Preset p = make_preset(opt.preset, opt.quick);
   const Task task = build_task(p, opt.data, opt.forget, opt.data_root, opt.seed);
   MethodSettings s = opt.retain_only ? p.gold : p.original;
@@ -161,10 +152,6 @@ void run_train_step(const StepOptions& opt) {
 }
 
 void run_unlearn_step(const StepOptions& opt) {
-  if (opt.out.empty()) throw UsageError("--out UNLEARNED.safetensors is required");
-  const auto names = method_names();
-  if (std::find(names.begin(), names.end(), opt.method) == names.end())
-    throw UsageError(fmt::format("--method '{}': choose one of {}", opt.method, fmt::join(names, ", ")));
   Loaded l = load_checkpoint(opt.model, "--model", opt);
   auto it = l.file.metadata.find("stage");
   if (it != l.file.metadata.end() && it->second != "original")

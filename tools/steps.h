@@ -31,8 +31,9 @@ struct StepOptions {
   bool quiet = false;        // no per-epoch lines
 };
 
-// Each throws UsageError (exit 2) for bad presets, rules, paths, methods and mismatched checkpoints,
-// dru::Error otherwise. Results go to stdout as "name value" lines.
+// The caller (the CLI, tools/dru.cpp) has checked the flags it marks required and the method name.
+// Each throws UsageError (exit 2) for bad presets, rules, paths and mismatched checkpoints, dru::Error
+// otherwise. Results go to stdout as "name value" lines.
 void run_train_step(const StepOptions& opt);
 void run_unlearn_step(const StepOptions& opt);
 

@@ -276,14 +276,14 @@ ModelStage model_stage(const fs::path& dir, const std::string& name, const std::
   return st;
 }
 
-// The point targets of s (y (N, 1) as is; electricity (N, H): the mean over the horizon), the units
-// point_predictions uses.
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
   return v[v.size() / 2];
 }
 
+// The point targets of s (y (N, 1) as is; electricity (N, H): the mean over the horizon), the units
+// point_predictions uses.
 std::vector<double> point_targets(const Samples& s) {
   std::vector<double> y = s.y.to_vector();
   if (s.y.ndim() < 2 || s.y.size(1) == 1) return y;
@@ -323,13 +323,13 @@ std::vector<ModelMetrics> metrics_stage(const fs::path& dir, const std::string& 
   Model& gold = *models[1].model;
   const double gold_seconds = models[1].seconds;
   const std::vector<double> gold_pred = predict(gold, task, task.train.forget);
-  write_npy_root(dir / "predictions" / "targets.npy", point_targets(task.train.forget));
+  const std::vector<double> forget_targets = point_targets(task.train.forget);
+  write_npy_root(dir / "predictions" / "targets.npy", forget_targets);
   // AIN: the target is (1 + alpha) x the original's validation forget loss; the gold model's step count
   // is measured once (on a copy inside relearn_steps) and shared by every method.
   const double target = (1 + p.ain_alpha) * evaluate(original, task, task.val.forget);
   const int64_t gold_steps = relearn_steps(task, gold, target, ain_lr, p.ain_max_epochs);
-  const int64_t cap = int64_t(p.ain_max_epochs) * ((task.data.train.size() + task.batch - 1) / task.batch);
-  const std::vector<double> forget_targets = point_targets(task.train.forget);
+  const int64_t cap = relearn_cap(task, p.ain_max_epochs);
   std::vector<ModelMetrics> rows;
   for (auto& st : models) {
     Model& m = *st.model;
@@ -455,14 +455,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
   const DataSet data = load_preset_data(p, opt, cfg, !opt.progress || !root, &tokenizer);
   // The rule is checked (and the counts shown) before any training.
   {
-    DataSet probe = data;
-    ForgetRule rule;
-    try {
-      rule = parse_forget_rule(p.rule, data.label_name);
-    } catch (const Error& e) {
-      throw UsageError(e.what());  // a bad --forget is a usage error (exit 2)
-    }
-    const std::vector<ForgetCounts> counts = count_forget(probe, rule);
+    const std::vector<ForgetCounts> counts = count_forget(data, preset_forget_rule(p, data));
     if (opt.progress && root) {
       std::fprintf(stderr, "dru: experiment %s%s on %s, %d seed%s, output %s\n", p.name.c_str(),
                    opt.quick ? " --quick" : "", opt.device.c_str(), opt.seeds, opt.seeds == 1 ? "" : "s",

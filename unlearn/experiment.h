@@ -111,6 +111,8 @@ struct ExperimentOptions {
 // tokenizer here and return it in *tokenizer. Missing data is a UsageError naming what to pass.
 class Tokenizer;
 DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& cfg, bool quiet, Tokenizer* tokenizer);
+// p.rule parsed for the loaded data set; a bad rule (a mistyped --forget) is a UsageError (exit 2).
+ForgetRule preset_forget_rule(const Preset& p, const DataSet& data);
 
 struct ExperimentSummary {
   ResultSet results;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "data/electricity.h"
+#include "data/forget.h"
 #include "data/images.h"
 #include "data/stsb.h"
 #include "data/tokenizer.h"
@@ -12,8 +13,6 @@
 
 namespace dru {
 namespace fs = std::filesystem;
-
-
 
 namespace {
 
@@ -27,6 +26,18 @@ Samples subset(const Samples& s, int64_t max) {
 
 std::string absolute(const std::string& p) { return fs::absolute(fs::path(p)).lexically_normal().string(); }
 
+// Both STS-B presets (GloVe vectors and tokens) read the same folder: resolves it into p.data and
+// refuses, with what to pass, when it holds no training split.
+StsbOptions stsb_options(Preset& p, const ExperimentOptions& opt) {
+  p.data = absolute(opt.data.empty() ? opt.data_root : opt.data);
+  StsbOptions o = StsbOptions::from_root(p.data);
+  if (!fs::exists(o.split_path("train")))
+    throw UsageError(fmt::format(
+        "{}: no STS-B data at {} (expected train_new.tsv there or in its stsb/ folder; pass --data FOLDER)", p.name,
+        p.data));
+  return o;
+}
+
 }  // namespace
 
 // Resolves p.data and loads the data set; fills the model configuration's data-dependent sizes.
@@ -36,12 +47,7 @@ DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& c
   cfg.name = p.model;
   DataSet ds;
   if (p.dataset == "stsb-tokens") {
-    p.data = absolute(opt.data.empty() ? opt.data_root : opt.data);
-    StsbOptions o = StsbOptions::from_root(p.data);
-    if (!fs::exists(o.split_path("train")))
-      throw UsageError(fmt::format(
-          "{}: no STS-B data at {} (expected train_new.tsv there or in its stsb/ folder; pass --data FOLDER)", p.name,
-          p.data));
+    const StsbOptions o = stsb_options(p, opt);
     TokenizerOptions to;
     to.vocab_size = p.vocab_size;
     *tokenizer = train_stsb_tokenizer(o, to);
@@ -58,12 +64,7 @@ DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& c
     cfg.ffn = p.ffn;
     cfg.dropout = p.dropout;
   } else if (p.dataset == "stsb") {
-    p.data = absolute(opt.data.empty() ? opt.data_root : opt.data);
-    StsbOptions o = StsbOptions::from_root(p.data);
-    if (!fs::exists(o.split_path("train")))
-      throw UsageError(fmt::format(
-          "{}: no STS-B data at {} (expected train_new.tsv there or in its stsb/ folder; pass --data FOLDER)", p.name,
-          p.data));
+    const StsbOptions o = stsb_options(p, opt);
     ds = load_stsb_vectors(o);
     cfg.seq_len = ds.train.x.size(1);
     cfg.embed_dim = ds.train.x.size(2);
@@ -116,6 +117,14 @@ DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& c
   ds.val = subset(ds.val, p.max_val);
   ds.test = subset(ds.test, p.max_test);
   return ds;
+}
+
+ForgetRule preset_forget_rule(const Preset& p, const DataSet& data) {
+  try {
+    return parse_forget_rule(p.rule, data.label_name);
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
 }
 
 }  // namespace dru

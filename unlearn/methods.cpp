@@ -66,8 +66,7 @@ FitResult run_fit(Model& model, const Task& task, const MethodSettings& s, const
     TrainShard sh = shard_batch(task, *job.train, order.indices(b), step);
     if (sh.rows == 0) return Tensor();  // data parallel: none of this batch's rows are this rank's
     ShardScope scope(sh.scope());
-    Tensor loss = job.loss(model, sh.batch, sh.in);
-    return sh.rows == sh.total ? loss : mul(loss, double(sh.rows) / double(sh.total));
+    return sh.share(job.loss(model, sh.batch, sh.in));
   };
   hooks.validate = [&]() { return evaluate(model, task, *job.val); };
   // On the GPU the validation loss stays there and the scheduler runs on it (fit.h); one process only.
@@ -119,12 +118,11 @@ Samples concat_samples(const Samples& a, const Samples& b) {
   s.x2 = cat_rows(a.x2, b.x2);
   s.mask = cat_rows(a.mask, b.mask);
   s.y = cat_rows(a.y, b.y);
-  auto join = [](std::vector<std::string> u, const std::vector<std::string>& v) {
+  auto join = [](auto u, const auto& v) {
     u.insert(u.end(), v.begin(), v.end());
     return u;
   };
-  s.label = a.label;
-  s.label.insert(s.label.end(), b.label.begin(), b.label.end());
+  s.label = join(a.label, b.label);
   s.group = join(a.group, b.group);
   s.key = join(a.key, b.key);
   return s;

@@ -192,7 +192,7 @@ int64_t relearn_steps(const Task& task, const Model& model, double target, doubl
       if (sh.rows > 0) {
         ShardScope scope(sh.scope());
         Tensor loss = task_loss(task, m->forward(sh.in, Mode::train).pred, sh.batch.y);
-        (sh.rows == sh.total ? loss : mul(loss, double(sh.rows) / double(sh.total))).backward();
+        sh.share(loss).backward();
       }
       if (world().size() > 1) world().all_reduce(arena.grads);
       adam.step();
@@ -202,6 +202,10 @@ int64_t relearn_steps(const Task& task, const Model& model, double target, doubl
     }
   }
   return steps;  // the cap: max_epochs * batches
+}
+
+int64_t relearn_cap(const Task& task, int max_epochs) {
+  return int64_t(max_epochs) * ((task.data.train.size() + task.batch - 1) / task.batch);
 }
 
 AinResult anamnesis_index(const Task& task, const Model& original, const Model& unlearned, const Model& gold,
@@ -214,8 +218,7 @@ AinResult anamnesis_index(const Task& task, const Model& original, const Model& 
   r.gold_steps = relearn_steps(task, gold, target, lr, max_epochs);
   r.ain = double(r.unlearned_steps) / double(r.gold_steps);
   r.floor = r.unlearned_steps == 1 && r.gold_steps == 1;
-  const int64_t batches = (task.data.train.size() + task.batch - 1) / task.batch;
-  r.cap = int64_t(max_epochs) * batches;
+  r.cap = relearn_cap(task, max_epochs);
   return r;
 }
 

@@ -49,5 +49,7 @@ AinResult anamnesis_index(const Task& task, const Model& original, const Model& 
                           double lr = 0.01, double alpha = 0.05, int max_epochs = 10);
 // Steps for one model to reach target forget loss (the building block of anamnesis_index).
 int64_t relearn_steps(const Task& task, const Model& model, double target, double lr, int max_epochs);
+// The most steps relearn_steps takes: max_epochs epochs of the whole training set's batches.
+int64_t relearn_cap(const Task& task, int max_epochs);
 
 }  // namespace dru

@@ -1,6 +1,7 @@
 // presets.cpp — the experiment presets of experiment.h: which data, model, forget rule and loss each
 // runs, with the paper's settings (PAPER.md §2.2, §3) and a --quick variant small enough for 2 CPU cores.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "unlearn/experiment.h"
 
@@ -28,11 +29,10 @@ std::string preset_help() {
 
 namespace {
 
-MethodSettings training(int epochs) {  // the paper's original/retrain recipe (PAPER.md §2.2)
-  MethodSettings s;
+// The paper's original/retrain recipe (PAPER.md §2.2, default_settings) for this many epochs.
+MethodSettings training(int epochs) {
+  MethodSettings s = default_settings("original");
   s.epochs = epochs;
-  s.lr = 0.01;
-  s.restore_best = true;
   return s;
 }
 
@@ -135,9 +135,7 @@ Preset make_preset(const std::string& name, bool quick) {
       for (auto& [m, s] : p.methods) s.epochs = 1;
     }
   } else {
-    std::string list;
-    for (const auto& n : preset_names()) list += (list.empty() ? "" : ", ") + n;
-    throw UsageError(fmt::format("unknown preset '{}': choose one of {}", name, list));
+    throw UsageError(fmt::format("unknown preset '{}': choose one of {}", name, fmt::join(preset_names(), ", ")));
   }
   return p;
 }

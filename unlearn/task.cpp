@@ -62,6 +62,10 @@ TrainShard shard_batch(const Task& task, const Samples& s, const Tensor& index, 
   return sh;
 }
 
+Tensor TrainShard::share(const Tensor& shard_mean) const {
+  return rows == total ? shard_mean : mul(shard_mean, double(rows) / double(total));
+}
+
 Tensor task_loss(const Task& task, const Tensor& pred, const Tensor& y_in) {
   const Tensor y = y_in.device() == pred.device() ? y_in : y_in.to(pred.device());
   switch (task.loss) {
@@ -125,10 +129,6 @@ template <class F> std::vector<double> gather_per_sample(Model& model, const Tas
   if (parallel) world().all_reduce(out);  // x + 0 is exact: the gather loses nothing
   return out;
 }
-
-}  // namespace
-
-namespace {
 
 // This rank's batch losses summed where the model runs (undefined when the rank has no batches).
 Tensor summed_batch_losses(Model& model, const Task& task, const Samples& s) {

@@ -52,6 +52,9 @@ struct TrainShard {
   int64_t first = 0, rows = 0, total = 0;  // this rank's rows [first, first + rows) of the batch's total
   // For the forward pass: random draws per row (dropout) match the single process's (engine/comm.h).
   BatchShard scope() const { return BatchShard{first, rows, total}; }
+  // A mean loss over this shard's rows weighted by their share of the batch, so the ranks' gradients
+  // sum to the whole batch's mean (the loss as is in a one-process run).
+  Tensor share(const Tensor& shard_mean) const;
 };
 TrainShard shard_batch(const Task& task, const Samples& s, const Tensor& index, uint64_t step);
 
