@@ -24,7 +24,6 @@ namespace dru::cuda {
 namespace {
 
 constexpr int kRank = ReduceShape::kDims;
-constexpr int kWarp = 32;
 
 // Kept and reduced runs: extents (row-major) and input element strides; out_n and R are their products.
 struct RPlan {
@@ -107,13 +106,6 @@ struct LoadDot {
   const float* b;
   template <class I> __device__ __forceinline__ float operator()(I i) const { return a[i] * b[i]; }
 };
-
-// Butterfly: every lane ends with the same total (a + b == b + a exactly), in a fixed order.
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int m = kWarp / 2; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
-  return v;
-}
 
 // Sum over a block of kThreads threads; the result is valid in thread 0.
 __device__ __forceinline__ float block_sum(float v) {
