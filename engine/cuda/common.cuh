@@ -1,5 +1,6 @@
 // common.cuh — what every .cu file of the engine shares: error checks, the stream, library handles,
-// launch geometry and a scratch workspace. Only .cu files (and cuda_runtime.cpp) include it.
+// launch geometry, a scratch workspace and the warp sum. Only .cu files (and a few .cpp: the device part is
+// behind __CUDACC__) include it.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,7 @@ int sm_count();             // multiprocessors of the current device
 void* workspace(size_t bytes);
 
 constexpr int kThreads = 256;
+constexpr int kWarp = 32;
 // Blocks for a grid-stride loop over n elements: enough to fill the device a few times over.
 inline unsigned grid_for(int64_t n, int threads = kThreads) {
   int64_t b = (n + threads - 1) / threads;
@@ -33,6 +35,16 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
   if (b > cap) b = cap;
   return unsigned(b < 1 ? 1 : b);
 }
+
+#ifdef __CUDACC__
+// Sum over the 32 lanes of a warp by a butterfly: every lane ends with the same total, added in a fixed
+// order (a + b == b + a exactly, so the lanes agree bit for bit). All lanes must take part.
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int m = kWarp / 2; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
+  return v;
+}
+#endif
 
 }  // namespace dru::cuda
 

@@ -24,7 +24,6 @@ namespace dru::cuda {
 namespace {
 
 constexpr int kRank = ReduceShape::kDims;
-constexpr int kWarp = 32;
 
 // Kept and reduced runs: extents (row-major) and input element strides; out_n and R are their products.
 struct RPlan {
@@ -108,13 +107,6 @@ struct LoadDot {
   template <class I> __device__ __forceinline__ float operator()(I i) const { return a[i] * b[i]; }
 };
 
-// Butterfly: every lane ends with the same total (a + b == b + a exactly), in a fixed order.
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int m = kWarp / 2; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
-  return v;
-}
-
 // Sum over a block of kThreads threads; the result is valid in thread 0.
 __device__ __forceinline__ float block_sum(float v) {
   __shared__ float part[kThreads / kWarp];
@@ -128,6 +120,26 @@ __device__ __forceinline__ float block_sum(float v) {
   return t;
 }
 
+// Sum of load(base + offset of r) over r = first, first + kStride, ... below end, in that order, with
+// four loads in flight (their adds stay in index order). kStride is 1 for the column kernel (a thread
+// walks its chunk), kWarp for the warp kernel (lanes interleave) and kThreads for the block kernel.
+template <int kStride, class L, class I>
+__device__ __forceinline__ float strided_sum(const L& load, const RPlan& p, I base, I r, I end) {
+  float acc = 0.0f;
+  for (; r + 3 * kStride < end; r += 4 * kStride) {
+    float v0 = load(base + offset_of(r, p.nr, p.rext, p.rstr));
+    float v1 = load(base + offset_of(I(r + kStride), p.nr, p.rext, p.rstr));
+    float v2 = load(base + offset_of(I(r + 2 * kStride), p.nr, p.rext, p.rstr));
+    float v3 = load(base + offset_of(I(r + 3 * kStride), p.nr, p.rext, p.rstr));
+    acc += v0;
+    acc += v1;
+    acc += v2;
+    acc += v3;
+  }
+  for (; r < end; r += kStride) acc += load(base + offset_of(r, p.nr, p.rext, p.rstr));
+  return acc;
+}
+
 template <class L, class I>
 __global__ void column_reduce_kernel(L load, RPlan p, I G, I chunk, float* __restrict__ dst, float divisor) {
   const I R = I(p.R), out_n = I(p.out_n), total = out_n * G;
@@ -135,21 +147,9 @@ __global__ void column_reduce_kernel(L load, RPlan p, I G, I chunk, float* __res
   for (I t = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); t < total; t += step) {
     const I o = t % out_n, g = t / out_n;  // o fastest: neighbouring threads, neighbouring outputs
     const I base = offset_of(o, p.nk, p.kext, p.kstr);
-    I r = g * chunk;
-    const I end = r + chunk < R ? r + chunk : R;
-    float acc = 0.0f;
-    for (; r + 3 < end; r += 4) {  // four loads in flight, added in order
-      float v0 = load(base + offset_of(r, p.nr, p.rext, p.rstr));
-      float v1 = load(base + offset_of(I(r + 1), p.nr, p.rext, p.rstr));
-      float v2 = load(base + offset_of(I(r + 2), p.nr, p.rext, p.rstr));
-      float v3 = load(base + offset_of(I(r + 3), p.nr, p.rext, p.rstr));
-      acc += v0;
-      acc += v1;
-      acc += v2;
-      acc += v3;
-    }
-    for (; r < end; ++r) acc += load(base + offset_of(r, p.nr, p.rext, p.rstr));
-    dst[o * G + g] = acc / divisor;
+    const I begin = g * chunk;
+    const I end = begin + chunk < R ? begin + chunk : R;
+    dst[o * G + g] = strided_sum<1>(load, p, base, begin, end) / divisor;
   }
 }
 
@@ -162,20 +162,7 @@ __global__ void warp_reduce_kernel(L load, RPlan p, float* __restrict__ dst, flo
   // The loop bound is the same for every lane of a warp, so the shuffles see all 32 lanes.
   for (I o = I(blockIdx.x) * warps_per_block + I(threadIdx.x) / kWarp; o < out_n; o += warps) {
     const I base = offset_of(o, p.nk, p.kext, p.kstr);
-    float acc = 0.0f;
-    I r = lane;
-    for (; r + 3 * kWarp < R; r += 4 * kWarp) {
-      float v0 = load(base + offset_of(r, p.nr, p.rext, p.rstr));
-      float v1 = load(base + offset_of(I(r + kWarp), p.nr, p.rext, p.rstr));
-      float v2 = load(base + offset_of(I(r + 2 * kWarp), p.nr, p.rext, p.rstr));
-      float v3 = load(base + offset_of(I(r + 3 * kWarp), p.nr, p.rext, p.rstr));
-      acc += v0;
-      acc += v1;
-      acc += v2;
-      acc += v3;
-    }
-    for (; r < R; r += kWarp) acc += load(base + offset_of(r, p.nr, p.rext, p.rstr));
-    acc = warp_sum(acc);
+    const float acc = warp_sum(strided_sum<kWarp>(load, p, base, lane, R));
     if (lane == 0) dst[o] = acc / divisor;
   }
 }
@@ -189,20 +176,7 @@ __global__ void __launch_bounds__(kThreads) block_reduce_kernel(L load, RPlan p,
     const I base = offset_of(o, p.nk, p.kext, p.kstr);
     const I begin = g * chunk;
     const I end = begin + chunk < R ? begin + chunk : R;
-    float acc = 0.0f;
-    I r = begin + I(threadIdx.x);
-    for (; r + 3 * kThreads < end; r += 4 * kThreads) {
-      float v0 = load(base + offset_of(r, p.nr, p.rext, p.rstr));
-      float v1 = load(base + offset_of(I(r + kThreads), p.nr, p.rext, p.rstr));
-      float v2 = load(base + offset_of(I(r + 2 * kThreads), p.nr, p.rext, p.rstr));
-      float v3 = load(base + offset_of(I(r + 3 * kThreads), p.nr, p.rext, p.rstr));
-      acc += v0;
-      acc += v1;
-      acc += v2;
-      acc += v3;
-    }
-    for (; r < end; r += kThreads) acc += load(base + offset_of(r, p.nr, p.rext, p.rstr));
-    acc = block_sum(acc);
+    const float acc = block_sum(strided_sum<kThreads>(load, p, base, I(begin + I(threadIdx.x)), end));
     if (threadIdx.x == 0) dst[bid] = acc / divisor;
   }
 }

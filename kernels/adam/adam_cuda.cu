@@ -89,22 +89,31 @@ __global__ void __launch_bounds__(kAdamBlock)
 
 bool aligned16(const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; }
 
+// Whether the float4 body (v2) may run: every array on a 16-byte boundary.
+bool vec4_ok(const float* p, const float* g, const float* m, const float* v) {
+  return aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v);
+}
+
+// Blocks for n elements taken four (vec4) or one at a time per thread: enough for the work, at most 8
+// resident blocks of 256 per SM (the grid-stride loops take the rest).
+unsigned adam_blocks(int64_t n, bool vec4) {
+  const int64_t work = vec4 ? n / 4 : n;
+  const int64_t cap = int64_t(std::max(cuda::sm_count(), 1)) * 8;
+  return unsigned(std::clamp<int64_t>((work + kAdamBlock - 1) / kAdamBlock, 1, cap));
+}
+
 void launch_adam(int version, float* p, const float* g, float* m, float* v, int64_t n, const float* lr, double beta1,
                  double beta2, double eps, double weight_decay, int64_t step, cudaStream_t stream) {
   DRU_CHECK(version == 1 || version == 2, "adam_step_cuda: no kernel version {} (1 or 2)", version);
   DRU_CHECK(step >= 1, "adam_step_cuda: step {} must be >= 1", step);
   if (n <= 0) return;
   const double c1 = adam_bias_correction(beta1, step), c2 = adam_bias_correction(beta2, step);
-  const int64_t cap = int64_t(std::max(cuda::sm_count(), 1)) * 8;  // 8 resident blocks of 256 per SM
-  if (version == 2 && aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v)) {
-    const int64_t blocks = std::clamp<int64_t>((n / 4 + kAdamBlock - 1) / kAdamBlock, 1, cap);
-    adam_v2_kernel<<<unsigned(blocks), kAdamBlock, 0, stream>>>(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay,
-                                                                 c1, c2);
-  } else {
-    const int64_t blocks = std::clamp<int64_t>((n + kAdamBlock - 1) / kAdamBlock, 1, cap);
-    adam_v1_kernel<<<unsigned(blocks), kAdamBlock, 0, stream>>>(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay,
-                                                                 c1, c2);
-  }
+  const bool vec4 = version == 2 && vec4_ok(p, g, m, v);
+  const unsigned blocks = adam_blocks(n, vec4);
+  if (vec4)
+    adam_v2_kernel<<<blocks, kAdamBlock, 0, stream>>>(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, c1, c2);
+  else
+    adam_v1_kernel<<<blocks, kAdamBlock, 0, stream>>>(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, c1, c2);
   DRU_CUDA_LAUNCHED();
 }
 
@@ -133,14 +142,12 @@ void adam_prepare_cuda(AdamScalars<float>* scalars, int64_t* step, const float* 
 
 void adam_apply_cuda(float* p, const float* g, float* m, float* v, int64_t n, const AdamScalars<float>* scalars) {
   if (n <= 0) return;
-  const int64_t cap = int64_t(std::max(cuda::sm_count(), 1)) * 8;
-  if (aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v)) {
-    const int64_t blocks = std::clamp<int64_t>((n / 4 + kAdamBlock - 1) / kAdamBlock, 1, cap);
-    adam_apply_kernel<2><<<unsigned(blocks), kAdamBlock, 0, cuda::stream()>>>(p, g, m, v, n, scalars);
-  } else {
-    const int64_t blocks = std::clamp<int64_t>((n + kAdamBlock - 1) / kAdamBlock, 1, cap);
-    adam_apply_kernel<1><<<unsigned(blocks), kAdamBlock, 0, cuda::stream()>>>(p, g, m, v, n, scalars);
-  }
+  const bool vec4 = vec4_ok(p, g, m, v);
+  const unsigned blocks = adam_blocks(n, vec4);
+  if (vec4)
+    adam_apply_kernel<2><<<blocks, kAdamBlock, 0, cuda::stream()>>>(p, g, m, v, n, scalars);
+  else
+    adam_apply_kernel<1><<<blocks, kAdamBlock, 0, cuda::stream()>>>(p, g, m, v, n, scalars);
   DRU_CUDA_LAUNCHED();
 }
 

@@ -111,13 +111,11 @@ __global__ void __launch_bounds__(kAtThreads)
   }
 }
 
-// The mean over samples: one block adds the shares, each thread a strided run in order, then the tree.
+// The mean over samples: one block adds the shares in a fixed order.
 __global__ void __launch_bounds__(kAtThreads)
     at_loss_finish_kernel(const double* __restrict__ share, int64_t m, double inv_total, float* __restrict__ loss) {
   __shared__ double sh[kAtThreads];
-  double s = 0;
-  for (int64_t i = threadIdx.x; i < m; i += blockDim.x) s += share[i];
-  double total = fixed_block_sum(s, sh);
+  const double total = fixed_array_sum(share, m, sh);
   if (threadIdx.x == 0) *loss = float(total * inv_total);
 }
 

@@ -2,6 +2,8 @@
 // kernels (no float atomics: the same inputs give the same bits on every run).
 #pragma once
 
+#include <cstdint>
+
 namespace dru {
 
 // Sums v over the block; every thread gets the total. blockDim.x must be a power of two and sh must
@@ -15,6 +17,14 @@ template <class T> __device__ __forceinline__ T fixed_block_sum(T v, T* sh) {
     __syncthreads();
   }
   return sh[0];
+}
+
+// Sums x[0, n) with one block, in a fixed order: thread t adds x[t], x[t + blockDim.x], ... in turn,
+// then fixed_block_sum. The second pass of the two-pass reductions (their per-block partials).
+template <class T> __device__ __forceinline__ T fixed_array_sum(const T* __restrict__ x, int64_t n, T* sh) {
+  T s = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += x[i];
+  return fixed_block_sum(s, sh);
 }
 
 }  // namespace dru

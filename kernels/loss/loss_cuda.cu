@@ -62,13 +62,11 @@ __global__ void __launch_bounds__(kLossThreads)
   }
 }
 
-// Pass 2: one block adds the partials, each thread a strided run in index order, then the tree.
+// Pass 2: one block adds the partials in a fixed order.
 __global__ void __launch_bounds__(kLossThreads)
     loss_finish_kernel(const double* __restrict__ partial, int parts, double count, float* __restrict__ loss) {
   __shared__ double sh[kLossThreads];
-  double s = 0;
-  for (int i = threadIdx.x; i < parts; i += blockDim.x) s += partial[i];
-  double total = fixed_block_sum(s, sh);
+  const double total = fixed_array_sum(partial, parts, sh);
   if (threadIdx.x == 0) *loss = float(total / count);
 }
 
