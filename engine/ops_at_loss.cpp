@@ -5,23 +5,8 @@
 #include "engine/ops_fused.h"
 #include "kernels/at_loss/at_loss.h"
 #include "kernels/at_loss/at_loss_cuda.h"
-#include "kernels/loss/loss_cuda.h"
 
 namespace dru {
-
-namespace {
-
-// The backward: the saved dL/da times g, without reading g on the host where the gradient is on CUDA.
-Tensor scaled(const Tensor& grad_a, const Tensor& g) {
-  if (!on_cuda(grad_a)) return mul(grad_a, g.item());
-  Tensor s = g.dtype() == DType::f32 ? g : g.to(DType::f32);
-  if (!on_cuda(s)) s = s.to(Device::cuda);  // a queued host-to-device copy, no wait
-  Tensor out = Tensor::empty(grad_a.shape(), DType::f32, Device::cuda);
-  cuda::scale_by_device_scalar(grad_a.data<float>(), s.data<float>(), out.data<float>(), nullptr, grad_a.numel());
-  return out;
-}
-
-}  // namespace
 
 Tensor attention_transfer_loss(const Tensor& a, const Tensor& b) {
   const char* op = "attention_transfer_loss";
@@ -47,7 +32,7 @@ Tensor attention_transfer_loss(const Tensor& a, const Tensor& b) {
     out = Tensor::scalar(v, a.dtype());
   }
   // b is recorded nowhere: the frozen model's activation is a constant here, as b.detach() was.
-  return record(op, out, {a}, [grad](const Tensor& g) { return std::vector<Tensor>{scaled(grad, g)}; });
+  return record(op, out, {a}, [grad](const Tensor& g) { return std::vector<Tensor>{scale_fused_grad(grad, g, false)[0]}; });
 }
 
 }  // namespace dru

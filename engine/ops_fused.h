@@ -13,4 +13,9 @@ namespace dru {
 // sample. One pass computes the loss and dL/da; the backward scales dL/da by the incoming gradient.
 Tensor attention_transfer_loss(const Tensor& a, const Tensor& b);
 
+// The backward of a fused scalar node (the losses, attention transfer): the saved d out / d input times
+// the incoming one-element gradient g, and with with_negated also its negation (for a loss's target),
+// both from one launch. On CUDA the kernel reads g; the host never waits for it.
+std::vector<Tensor> scale_fused_grad(const Tensor& saved, const Tensor& g, bool with_negated);
+
 }  // namespace dru

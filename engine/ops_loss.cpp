@@ -3,29 +3,13 @@
 // On CUDA the loss is a 0-dim device tensor and the backward scales by the incoming gradient on the
 // device too: neither direction waits for the GPU.
 #include "engine/ops.h"
+#include "engine/ops_fused.h"
 #include "kernels/loss/loss.h"
 #include "kernels/loss/loss_cuda.h"
 
 namespace dru {
 
 namespace {
-
-// The backward of a fused loss: the saved d loss / d pred times the incoming scalar g, and its negation
-// for the target where wanted. On CUDA g is read by the kernel, never by the host.
-std::vector<Tensor> scaled_grads(const Tensor& grad_pred, const Tensor& g, bool with_target) {
-  if (on_cuda(grad_pred)) {
-    Tensor s = g.dtype() == DType::f32 ? g : g.to(DType::f32);
-    if (!on_cuda(s)) s = s.to(Device::cuda);  // a queued host-to-device copy, no wait
-    Tensor gp = Tensor::empty(grad_pred.shape(), DType::f32, Device::cuda);
-    Tensor gt = with_target ? Tensor::empty(grad_pred.shape(), DType::f32, Device::cuda) : Tensor();
-    cuda::scale_by_device_scalar(grad_pred.data<float>(), s.data<float>(), gp.data<float>(),
-                                 with_target ? gt.data<float>() : nullptr, grad_pred.numel());
-    return {gp, gt};
-  }
-  double s = g.item();
-  Tensor gp = s == 1.0 ? grad_pred : mul(grad_pred, s);
-  return {gp, with_target ? neg(gp) : Tensor()};
-}
 
 // Records a scalar loss (out: a 0-dim tensor on pred's device) whose gradient w.r.t. pred was
 // precomputed; target gets the negated gradient (every loss here depends on pred - target) when it
@@ -34,7 +18,7 @@ Tensor fused_loss(const char* op, const Tensor& pred, const Tensor& target, Tens
                   bool target_is_difference) {
   bool gt = target.requires_grad() && target_is_difference;
   return record(op, out, {pred, target},
-                [grad_pred, gt](const Tensor& g) { return scaled_grads(grad_pred, g, gt); });
+                [grad_pred, gt](const Tensor& g) { return scale_fused_grad(grad_pred, g, gt); });
 }
 
 // The CUDA forward of l1/mse: a 0-dim loss and the gradient, from one fused launch.
@@ -56,6 +40,21 @@ void check_pair(const char* op, const Tensor& pred, const Tensor& target) {
 }
 
 }  // namespace
+
+std::vector<Tensor> scale_fused_grad(const Tensor& saved, const Tensor& g, bool with_negated) {
+  if (on_cuda(saved)) {
+    Tensor s = g.dtype() == DType::f32 ? g : g.to(DType::f32);
+    if (!on_cuda(s)) s = s.to(Device::cuda);  // a queued host-to-device copy, no wait
+    Tensor scaled = Tensor::empty(saved.shape(), DType::f32, Device::cuda);
+    Tensor negated = with_negated ? Tensor::empty(saved.shape(), DType::f32, Device::cuda) : Tensor();
+    cuda::scale_by_device_scalar(saved.data<float>(), s.data<float>(), scaled.data<float>(),
+                                 with_negated ? negated.data<float>() : nullptr, saved.numel());
+    return {scaled, negated};
+  }
+  double s = g.item();
+  Tensor scaled = s == 1.0 ? saved : mul(saved, s);
+  return {scaled, with_negated ? neg(scaled) : Tensor()};
+}
 
 Tensor l1_loss(const Tensor& pred, const Tensor& target) {
   check_pair("l1_loss", pred, target);
