@@ -21,6 +21,7 @@
 #include "data/augment.h"
 #include "data/images.h"
 #include "kernels/resize/resize.h"
+#include "tests/fixture.h"
 #include "tests/temp_dir.h"
 
 using namespace dru;
@@ -33,12 +34,8 @@ const std::string kData = std::string(DRU_SOURCE_DIR) + "/../shared/data";
 const std::string kUtk = kData + "/faces/utkface-5k";
 
 const nlohmann::json& fixture() {
-  static const nlohmann::json j = [] {
-    std::string path = std::string(DRU_SOURCE_DIR) + "/tests/fixtures/image_fixture.json";
-    std::ifstream f(path);
-    REQUIRE_MESSAGE(f.good(), "cannot open " << path << "; run /usr/bin/python3 tools/fixtures/make_image_fixture.py");
-    return nlohmann::json::parse(f);
-  }();
+  static const nlohmann::json j =
+      dru::test::load_fixture("image_fixture.json", "tools/fixtures/make_image_fixture.py");
   return j;
 }
 

@@ -8,10 +8,10 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "tests/temp_dir.h"
+#include "tests/fixture.h"
 #include "engine/optim.h"
 
 using namespace dru;
@@ -20,12 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-json load_fixture(const char* name) {
-  std::string path = std::string(DRU_SOURCE_DIR) + "/tests/fixtures/" + name;
-  std::ifstream f(path);
-  REQUIRE_MESSAGE(f.is_open(), "missing fixture " << path << " (run tools/fixtures/make_optim_fixture.py)");
-  return json::parse(f);
-}
+json load_fixture(const char* name) { return dru::test::load_fixture(name, "tools/fixtures/make_optim_fixture.py"); }
 
 using dru::test::TempDir;
 

@@ -8,11 +8,11 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/optim.h"
 #include "engine/rng.h"
+#include "tests/fixture.h"
 #include "unlearn/metrics.h"
 
 using namespace dru;
@@ -21,10 +21,7 @@ using json = nlohmann::json;
 namespace {
 
 json load_fixture() {
-  std::string path = std::string(DRU_SOURCE_DIR) + "/tests/fixtures/metrics_fixture.json";
-  std::ifstream f(path);
-  REQUIRE_MESSAGE(f.is_open(), "missing fixture " << path << " (run tools/fixtures/make_metrics_fixture.py)");
-  return json::parse(f);
+  return dru::test::load_fixture("metrics_fixture.json", "tools/fixtures/make_metrics_fixture.py");
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
