@@ -17,8 +17,10 @@
 #include "data/tokenizer.h"
 #include "tests/fixture.h"
 #include "tests/temp_dir.h"
+#include "tests/util.h"
 
 using namespace dru;
+using dru::test::seconds_since;
 using dru::test::Worst;
 
 namespace {
@@ -433,7 +435,7 @@ TEST_CASE("bert-lite: training loss falls on an STS-B slice") {
     first += losses[size_t(i)] / 10;
     last += losses[size_t(40 + i)] / 10;
   }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = seconds_since(start);
   // For scale: the scores' variance is the MSE of predicting their mean. 50 steps reach about that;
   // the same run continued to 400 steps fits the slice to an MSE near 0.05 (measured once).
   double mean_score = 0, var = 0;

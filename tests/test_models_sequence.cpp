@@ -17,8 +17,10 @@
 #include "data/electricity.h"
 #include "data/stsb.h"
 #include "tests/fixture.h"
+#include "tests/util.h"
 
 using namespace dru;
+using dru::test::seconds_since;
 using dru::test::Worst;
 
 namespace {
@@ -136,10 +138,6 @@ void check_every_parameter_learns(Model& model) {
     for (double g : p.grad().to_vector()) mx = std::max(mx, std::fabs(g));
     CHECK_MESSAGE(mx > 0, model.name() << ": " << n << " has an all-zero gradient");
   }
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // Means of the first and the last ten of the 50 losses, and the verdict.

@@ -19,8 +19,10 @@
 #include "data/images.h"
 #include "tests/fixture.h"
 #include "tests/temp_dir.h"
+#include "tests/util.h"
 
 using namespace dru;
+using dru::test::seconds_since;
 using dru::test::Worst;
 
 namespace {
@@ -245,7 +247,7 @@ void check_loss_falls(Model& model, const FaceSlice& data, int64_t batch, int st
     adam.step();
     losses.push_back(loss.item());
   }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = seconds_since(t0);
   double first = 0, last = 0;
   for (int i = 0; i < window; ++i) {
     first += losses[size_t(i)] / window;

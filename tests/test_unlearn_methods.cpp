@@ -12,15 +12,13 @@
 #include "data/electricity.h"
 #include "data/stsb.h"
 #include "tests/gradcheck.h"
+#include "tests/util.h"
 #include "unlearn/methods.h"
 
 using namespace dru;
+using dru::test::seconds_since;
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // A seeded subset of n samples of s (the DIR splits are not in random order).
 Samples subset(const Samples& s, int64_t n, uint64_t seed) {

@@ -13,19 +13,17 @@
 #include "engine/optim.h"
 #include "engine/rng.h"
 #include "tests/fixture.h"
+#include "tests/util.h"
 #include "unlearn/metrics.h"
 
 using namespace dru;
+using dru::test::seconds_since;
 using json = nlohmann::json;
 
 namespace {
 
 json load_fixture() {
   return dru::test::load_fixture("metrics_fixture.json", "tools/fixtures/make_metrics_fixture.py");
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 constexpr int64_t kSteps = 4, kDim = 8;
