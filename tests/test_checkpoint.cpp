@@ -16,6 +16,7 @@
 
 using namespace dru;
 using dru::test::read_file;
+using dru::test::same_bytes;
 using dru::test::write_file;
 namespace fs = std::filesystem;
 
@@ -32,10 +33,6 @@ std::string u64_le(uint64_t n) {
 // A file with the given header text (length field computed) and `data_bytes` zero bytes of data.
 std::string file_with(const std::string& header, size_t data_bytes = 0) {
   return u64_le(header.size()) + header + std::string(data_bytes, '\0');
-}
-
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
 }
 
 std::vector<std::string> names_in(const fs::path& dir) {

@@ -6,15 +6,16 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "tests/temp_dir.h"
+#include "tests/util.h"
 #include "tests/fixture.h"
 #include "engine/optim.h"
 
 using namespace dru;
+using dru::test::same_bytes;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -48,10 +49,6 @@ PlateauConfig plateau_config_of(const json& c) {
   p.cooldown = c["cooldown"];
   p.min_lr = c["min_lr"];
   return p;
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.numel() == b.numel() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
 }
 
 }  // namespace
@@ -210,9 +207,9 @@ TEST_CASE("adam: state save and restore continues identically") {
       set_grads(arena, grads[t]);
       adam.step();
     }
-    CHECK(same_bits(arena.values, ref_arena.values));
-    CHECK(same_bits(adam.exp_avg(), ref.exp_avg()));
-    CHECK(same_bits(adam.exp_avg_sq(), ref.exp_avg_sq()));
+    CHECK(same_bytes(arena.values, ref_arena.values));
+    CHECK(same_bytes(adam.exp_avg(), ref.exp_avg()));
+    CHECK(same_bytes(adam.exp_avg_sq(), ref.exp_avg_sq()));
   }
 }
 

@@ -1,13 +1,16 @@
 // util.h — small helpers the CPU tests share: wall-clock seconds for the timing messages, whole-file
-// reads and writes for the tests that build or corrupt input files, and the message of a dru::Error.
+// reads and writes for the tests that build or corrupt input files, the message of a dru::Error, and a
+// bit-for-bit tensor comparison.
 #pragma once
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
 
 #include "engine/check.h"
+#include "engine/tensor.h"
 
 namespace dru::test {
 
@@ -36,6 +39,11 @@ std::string error_of(F&& f) {
     return e.what();
   }
   return "(no error)";
+}
+
+// Same dtype, same shape and the same bytes (a CPU tensor's storage, as written).
+inline bool same_bytes(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
 }
 
 }  // namespace dru::test
