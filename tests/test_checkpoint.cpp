@@ -9,27 +9,20 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "tests/temp_dir.h"
+#include "tests/util.h"
 #include "engine/checkpoint.h"
 
 using namespace dru;
+using dru::test::read_file;
+using dru::test::same_bytes;
+using dru::test::write_file;
 namespace fs = std::filesystem;
 
 namespace {
 
 using dru::test::TempDir;
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), std::streamsize(bytes.size()));
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 std::string u64_le(uint64_t n) {
   std::string s(8, '\0');
@@ -40,10 +33,6 @@ std::string u64_le(uint64_t n) {
 // A file with the given header text (length field computed) and `data_bytes` zero bytes of data.
 std::string file_with(const std::string& header, size_t data_bytes = 0) {
   return u64_le(header.size()) + header + std::string(data_bytes, '\0');
-}
-
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
 }
 
 std::vector<std::string> names_in(const fs::path& dir) {
@@ -79,7 +68,7 @@ TEST_CASE("safetensors: round trip of every dtype / scalars / empty tensors and 
   CHECK(g.tensors["scalar"].ndim() == 0);
 
   // The reference layout: the header is padded with spaces so the data starts 8-byte aligned.
-  std::string bytes = read_bytes(path);
+  std::string bytes = read_file(path);
   uint64_t n = 0;
   std::memcpy(&n, bytes.data(), 8);
   CHECK(n % 8 == 0);
@@ -101,7 +90,7 @@ namespace {
 void expect_rejected(const TempDir& dir, const std::string& bytes, const char* problem) {
   static int counter = 0;
   std::string path = dir.file("bad" + std::to_string(counter++) + ".safetensors");
-  write_bytes(path, bytes);
+  write_file(path, bytes);
   CAPTURE(problem);
   CHECK_THROWS_WITH_AS(load_safetensors(path), doctest::Contains(problem), Error);
   std::string quoted = "'" + path + "'";
@@ -174,12 +163,12 @@ TEST_CASE("safetensors: every truncation and many corruptions of a valid file th
   f.metadata["k"] = "v";
   std::string good_path = dir.file("good.safetensors");
   save_safetensors(good_path, f);
-  const std::string good = read_bytes(good_path);
+  const std::string good = read_file(good_path);
   std::string path = dir.file("cut.safetensors");
 
   int rejected = 0;
   for (size_t len = 0; len < good.size(); ++len) {
-    write_bytes(path, good.substr(0, len));
+    write_file(path, good.substr(0, len));
     CAPTURE(len);
     CHECK_THROWS_AS(load_safetensors(path), Error);
     ++rejected;
@@ -190,7 +179,7 @@ TEST_CASE("safetensors: every truncation and many corruptions of a valid file th
     for (char c : {'\0', '9', '-', '"', '}', '\xff'}) {
       std::string bad = good;
       bad[i] = c;
-      write_bytes(path, bad);
+      write_file(path, bad);
       try {
         load_safetensors(path);
         ++loaded;
@@ -210,7 +199,7 @@ TEST_CASE("safetensors: atomic write replaces the file / leaves no temporary and
   std::string path = dir.file("state.bin");
   write_file_atomic(path, "old contents");
   write_file_atomic(path, "new contents");
-  CHECK(read_bytes(path) == "new contents");
+  CHECK(read_file(path) == "new contents");
   CHECK(names_in(dir.path) == std::vector<std::string>{"state.bin"});
 
   // A missing folder is named in the message.
@@ -221,7 +210,7 @@ TEST_CASE("safetensors: atomic write replaces the file / leaves no temporary and
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   fs::create_directory(tmp);
   CHECK_THROWS_WITH_AS(write_file_atomic(path, "newer"), doctest::Contains("cannot create temporary file"), Error);
-  CHECK(read_bytes(path) == "new contents");
+  CHECK(read_file(path) == "new contents");
   fs::remove(tmp);
 
   // The rename fails (the target is a non-empty folder): the temporary is removed again.

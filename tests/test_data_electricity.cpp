@@ -5,14 +5,16 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "data/electricity.h"
 #include "engine/check.h"
 #include "tests/temp_dir.h"
+#include "tests/util.h"
 
 using namespace dru;
+using dru::test::error_of;
+using dru::test::read_file;
+using dru::test::write_file;
 
 namespace {
 
@@ -20,18 +22,6 @@ using dru::test::TempDir;
 
 const std::string kShipped = DRU_SOURCE_DIR "/data/electricity/ld2011_2014_mt001-010_hourly.csv";
 const std::string kShared = DRU_SOURCE_DIR "/../shared/data/electricity/ld2011_2014_mt001-010_hourly.csv";
-
-void write(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Windows of `span` hours, starting every `stride` hours from the first hour of [a, b) ∩ [act_a, act_b),
 // counted by trying every start hour and keeping those whose hours all lie in both ranges.
@@ -99,7 +89,7 @@ TEST_CASE("electricity: the shipped hourly csv loads from the repository copy") 
   for (int64_t day : {d.begin, d.train_end, d.val_begin, d.val_end, d.test_begin})
     CHECK((day * 24 >= l.first_hour && day * 24 < l.first_hour + l.hours));
   CHECK(d.end * 24 == l.first_hour + l.hours);
-  if (std::filesystem::exists(kShared)) CHECK(slurp(kShipped) == slurp(kShared));
+  if (std::filesystem::exists(kShared)) CHECK(read_file(kShipped) == read_file(kShared));
 }
 
 TEST_CASE("electricity: window counts per split on the shipped data") {
@@ -236,7 +226,7 @@ TEST_CASE("electricity: zeros before connection are outside the windows and a co
   }
   TempDir dir("elec_active");
   std::string path = dir.file("tiny.csv");
-  write(path, hourly_csv({"A", "B", "C"}, {a, b, c}));
+  write_file(path, hourly_csv({"A", "B", "C"}, {a, b, c}));
   ElectricityOptions opt;
   opt.path = path;
   opt.history = 12;
@@ -297,7 +287,7 @@ TEST_CASE("electricity: a UCI-format file averages its 15-minute readings per ho
     std::string t = text;
     if (crlf)
       for (size_t p = t.find('\n'); p != std::string::npos; p = t.find('\n', p + 2)) t.replace(p, 1, "\r\n");
-    write(path, t);
+    write_file(path, t);
     HourlyLoad l = read_electricity(path);
     REQUIRE(l.customers == std::vector<std::string>{"MT_001", "MT_002"});
     REQUIRE(l.hours == 3);
@@ -342,13 +332,8 @@ TEST_CASE("electricity: bad input gives one clear error naming the file and line
   TempDir dir("elec_bad");
   auto err = [&](const std::string& name, const std::string& text) {
     std::string path = dir.file(name);
-    write(path, text);
-    try {
-      read_electricity(path);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
+    write_file(path, text);
+    return error_of([&] { read_electricity(path); });
   };
   const std::string uci_head = "\"\";\"MT_001\";\"MT_002\"\n";
   const std::string csv_head = "date,MT_001,MT_002\n";
@@ -384,7 +369,7 @@ TEST_CASE("electricity: bad input gives one clear error naming the file and line
 
   // Data-set level: a file that does not cover the paper's window, an unknown customer, an empty split.
   std::string tiny = dir.file("tiny.csv");
-  write(tiny, hourly_csv({"A"}, {std::vector<double>(48, 1.0)}));
+  write_file(tiny, hourly_csv({"A"}, {std::vector<double>(48, 1.0)}));
   ElectricityOptions opt;
   opt.path = tiny;
   CHECK_THROWS_WITH_AS(load_electricity(opt), doctest::Contains("the file covers 2014-01-01T00 to 2014-01-02T23, but "

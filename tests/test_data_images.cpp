@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -21,9 +20,15 @@
 #include "data/augment.h"
 #include "data/images.h"
 #include "kernels/resize/resize.h"
+#include "tests/fixture.h"
 #include "tests/temp_dir.h"
+#include "tests/util.h"
 
 using namespace dru;
+using dru::test::error_of;
+using dru::test::read_file;
+using dru::test::seconds_since;
+using dru::test::write_file;
 using dru::test::TempDir;
 namespace fs = std::filesystem;
 
@@ -33,23 +38,14 @@ const std::string kData = std::string(DRU_SOURCE_DIR) + "/../shared/data";
 const std::string kUtk = kData + "/faces/utkface-5k";
 
 const nlohmann::json& fixture() {
-  static const nlohmann::json j = [] {
-    std::string path = std::string(DRU_SOURCE_DIR) + "/tests/fixtures/image_fixture.json";
-    std::ifstream f(path);
-    REQUIRE_MESSAGE(f.good(), "cannot open " << path << "; run /usr/bin/python3 tools/fixtures/make_image_fixture.py");
-    return nlohmann::json::parse(f);
-  }();
+  static const nlohmann::json j =
+      dru::test::load_fixture("image_fixture.json", "tools/fixtures/make_image_fixture.py");
   return j;
 }
 
 std::vector<uint8_t> bytes_of(const Tensor& t) {
   const uint8_t* p = t.data<uint8_t>();
   return std::vector<uint8_t>(p, p + t.numel());
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
 }
 
 // The fixture's synthetic image, shifted by k per byte so that files differ.
@@ -72,7 +68,7 @@ std::string make_png_set(const TempDir& dir, const std::vector<std::string>& spl
     write_png(dir.file("img/i" + std::to_string(k) + ".png"), synthetic(int(k)), w, h);
     csv += "img/i" + std::to_string(k) + ".png," + std::to_string(20 + 3 * k) + "," + splits[k] + "\n";
   }
-  write_text(dir.file("labels.csv"), csv);
+  write_file(dir.file("labels.csv"), csv);
   return dir.file("labels.csv");
 }
 
@@ -83,15 +79,6 @@ ImageDataOptions quiet_options(const std::string& csv, int size, std::optional<s
   o.cache_dir = cache;
   o.quiet = true;
   return o;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 bool same_split(const Samples& a, const Samples& b) {
@@ -108,10 +95,6 @@ std::map<std::string, int64_t> split_counts(const std::vector<FaceRow>& rows, do
   for (auto& r : rows)
     if (r.age <= max_age) ++c[r.split];
   return c;
-}
-
-double since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace
@@ -180,7 +163,7 @@ TEST_CASE("images: csv columns in any order with quotes aliases and extra column
   write_png(dir.file("a b,c.png"), synthetic(0), w, h);
   write_png(dir.file("d.png"), synthetic(1), w, h);
   // A byte-order mark, CRLF line ends, a blank line, a quoted path with a comma, "valid" for val.
-  write_text(dir.file("l.csv"),
+  write_file(dir.file("l.csv"),
              "\xEF\xBB\xBFgender,Split,age,path\r\n1,train,31.5,\"a b,c.png\"\r\n\r\n0,valid,4,d.png\r\n");
   auto rows = read_face_csv(dir.file("l.csv"));
   REQUIRE(rows.size() == 2);
@@ -197,7 +180,7 @@ TEST_CASE("images: csv columns in any order with quotes aliases and extra column
   CHECK(d.test.x.shape() == Shape{0, 3, 8, 8});
   // An explicit image root.
   fs::create_directories(dir.file("labels"));
-  write_text(dir.file("labels/l.csv"), "path,age,split\nd.png,4,test\n");
+  write_file(dir.file("labels/l.csv"), "path,age,split\nd.png,4,test\n");
   ImageDataOptions o = quiet_options(dir.file("labels/l.csv"), 8);
   CHECK(error_of([&] { load_face_images(o); }).find("d.png (csv line 2) does not exist") != std::string::npos);
   o.image_root = dir.str();
@@ -374,7 +357,7 @@ TEST_CASE("images: UTKFace subset decodes with its checksum and the cache round 
 
   auto t0 = std::chrono::steady_clock::now();
   DataSet b = load_face_images(o, &warm);
-  double cached_s = since(t0);
+  double cached_s = seconds_since(t0);
   MESSAGE("UTKFace 5,003 images at 32x32: decode + cache " << cold.seconds << " s on " << cold.threads
                                                             << " threads, cached load " << cached_s << " s");
   CHECK(warm.from_cache);
@@ -403,26 +386,18 @@ TEST_CASE("images: the cache is keyed by csv and size and a corrupt one is rebui
   CHECK_FALSE(r3.from_cache);
   CHECK(r3.cache_file != r1.cache_file);
   o.size = 8;
-  std::string text;
-  {
-    std::ifstream f(csv);
-    text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  }
-  write_text(csv, text + "img/i0.png,77,test\n");
+  const std::string text = read_file(csv);
+  write_file(csv, text + "img/i0.png,77,test\n");
   DataSet more = load_face_images(o, &r4);
   CHECK_FALSE(r4.from_cache);
   CHECK(more.test.size() == 2);
-  write_text(csv, text);
+  write_file(csv, text);
 
   // Corruptions: a flipped pixel byte (caught by the hash), a truncation, garbage, an edited key.
   auto corrupt_and_reload = [&](const char* what, const std::function<void(std::string&)>& edit) {
-    std::string bytes;
-    {
-      std::ifstream f(r1.cache_file, std::ios::binary);
-      bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-    }
+    std::string bytes = read_file(r1.cache_file);
     edit(bytes);
-    write_text(r1.cache_file, bytes);
+    write_file(r1.cache_file, bytes);
     ImageLoadReport r;
     DataSet d = load_face_images(o, &r);
     CHECK_MESSAGE(!r.from_cache, what);
@@ -440,7 +415,7 @@ TEST_CASE("images: the cache is keyed by csv and size and a corrupt one is rebui
     b[at + 4] = 'j';
   });
   // A cache folder that cannot be created: a warning, and the data all the same.
-  write_text(dir.file("in_the_way"), "a file");
+  write_file(dir.file("in_the_way"), "a file");
   ImageLoadReport blocked;
   DataSet b = load_face_images(quiet_options(csv, 8, dir.file("in_the_way/cache")), &blocked);
   CHECK(same_data(fresh, b));
@@ -456,7 +431,7 @@ TEST_CASE("images: bad inputs give one clear error naming the file") {
   TempDir dir("img_bad");
   const std::string csv = make_png_set(dir, {"train", "val", "test"});
   auto err_csv = [&](const std::string& text) {
-    write_text(dir.file("bad.csv"), text);
+    write_file(dir.file("bad.csv"), text);
     return error_of([&] { read_face_csv(dir.file("bad.csv")); });
   };
   auto has = [](const std::string& msg, const std::string& part) {
@@ -483,15 +458,11 @@ TEST_CASE("images: bad inputs give one clear error naming the file") {
   has(err_csv("path,age,split\n\"a.png,30,train\n"), bad + ":2: a quoted field is not closed");
 
   // A missing image and an undecodable one, each named with its csv line.
-  write_text(dir.file("img/garbage.jpg"), std::string(3000, '\x17'));
-  write_text(dir.file("img/empty.png"), "");
-  std::string text;
-  {
-    std::ifstream f(csv);
-    text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  }
-  write_text(dir.file("missing.csv"), text + "img/absent.png,40,train\n");
-  write_text(dir.file("garbage.csv"), text + "img/garbage.jpg,41,val\n");
+  write_file(dir.file("img/garbage.jpg"), std::string(3000, '\x17'));
+  write_file(dir.file("img/empty.png"), "");
+  const std::string text = read_file(csv);
+  write_file(dir.file("missing.csv"), text + "img/absent.png,40,train\n");
+  write_file(dir.file("garbage.csv"), text + "img/garbage.jpg,41,val\n");
   has(error_of([&] { load_face_images(quiet_options(dir.file("missing.csv"), 8)); }),
       dir.file("img/absent.png") +
           " (csv line 5) does not exist; fix the file or its row, or skip such images with --skip-bad");
@@ -499,7 +470,7 @@ TEST_CASE("images: bad inputs give one clear error naming the file") {
       dir.file("img/garbage.jpg") + " (csv line 5) cannot be decoded");
 
   // skip_bad: the bad images are skipped, listed and counted; the rest load.
-  write_text(dir.file("both.csv"), text + "img/absent.png,40,train\nimg/garbage.jpg,41,val\nimg/empty.png,42,test\n");
+  write_file(dir.file("both.csv"), text + "img/absent.png,40,train\nimg/garbage.jpg,41,val\nimg/empty.png,42,test\n");
   ImageDataOptions o = quiet_options(dir.file("both.csv"), 8, dir.file("cache"));
   o.skip_bad = true;
   ImageLoadReport rep;
@@ -522,7 +493,7 @@ TEST_CASE("images: bad inputs give one clear error naming the file") {
   has(error_of([&] { load_face_images(o); }), "absent.png (csv line 5) does not exist");
 
   // Nothing decodable, and an image folder that does not exist.
-  write_text(dir.file("none.csv"), "path,age,split\nimg/absent.png,40,train\nimg/garbage.jpg,41,val\n");
+  write_file(dir.file("none.csv"), "path,age,split\nimg/absent.png,40,train\nimg/garbage.jpg,41,val\n");
   ImageDataOptions all_bad = quiet_options(dir.file("none.csv"), 8);
   all_bad.skip_bad = true;
   has(error_of([&] { load_face_images(all_bad); }), "none of its 2 images could be decoded (an empty data set)");

@@ -6,15 +6,19 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "data/glove.h"
 #include "data/stsb.h"
 #include "data/tokenizer.h"
 #include "tests/temp_dir.h"
+#include "tests/util.h"
 
 using namespace dru;
+using dru::test::error_of;
+using dru::test::read_file;
+using dru::test::seconds_since;
+using dru::test::write_file;
 using dru::test::TempDir;
 
 namespace {
@@ -22,11 +26,6 @@ namespace {
 const std::string kShipped = DRU_SOURCE_DIR "/data";
 const std::string kShared = DRU_SOURCE_DIR "/../shared/data";
 const std::string kHeader = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n";
-
-void write(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
 
 void write_gz(const std::string& path, const std::string& text) {
   gzFile gz = gzopen(path.c_str(), "wb");
@@ -40,21 +39,6 @@ std::string row(const std::string& index, const std::string& s1, const std::stri
 }
 
 std::string crlf(std::string line) { return line.substr(0, line.size() - 1) + "\r\n"; }
-
-// The message of the dru::Error that f throws ("" when it throws none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 int64_t count_below(const std::vector<StsbRow>& rows, double limit) {
   int64_t n = 0;
@@ -107,7 +91,7 @@ TEST_CASE("stsb: quote characters never merge rows and blank lines and CRLF are 
   TempDir dir("stsb_quotes");
   std::string text = "\xEF\xBB\xBF" + kHeader + row("0", "He said \"yes", "no\" she said", "1.5") + "\n" +
                      crlf(row("1", "\"", "'", "0")) + row("2", "plain", "text", "5.000");
-  write(dir.file("q.tsv"), text);
+  write_file(dir.file("q.tsv"), text);
   std::vector<StsbRow> rows = read_stsb_tsv(dir.file("q.tsv"));
   REQUIRE(rows.size() == 3);
   CHECK(rows[0].sentence1 == "He said \"yes");
@@ -130,7 +114,7 @@ TEST_CASE("stsb: without an index column the key is the row number") {
 TEST_CASE("stsb: bad tsv inputs give one line naming the file and line") {
   TempDir dir("stsb_bad");
   auto fails = [&](const std::string& text) {
-    write(dir.file("bad.tsv"), text);
+    write_file(dir.file("bad.tsv"), text);
     return error_of([&] { read_stsb_tsv(dir.file("bad.tsv")); });
   };
   const std::string f = dir.file("bad.tsv");
@@ -212,7 +196,7 @@ TEST_CASE("stsb: cleaning the shipped splits gives the paper's word counts") {
 TEST_CASE("glove: plain and gzip files give the same vectors") {
   TempDir dir("glove_gz");
   const std::string text = "the 0.5 -1.25 3e-2\ncat 1 2 3\r\n\ndog -0.0 4.5 6\n";
-  write(dir.file("v.txt"), text);
+  write_file(dir.file("v.txt"), text);
   write_gz(dir.file("v.txt.gz"), text);
   WordVectors a = read_glove(dir.file("v.txt")), b = read_glove(dir.file("v.txt.gz")), c = parse_glove(text, "mem");
   CHECK(a.dim == 3);
@@ -244,7 +228,7 @@ TEST_CASE("glove: the shipped gz file and its plain text give identical vectors"
     while ((got = gzread(in, buf, sizeof(buf))) > 0) plain.append(buf, size_t(got));
     gzclose(in);
   }
-  write(dir.file("glove.txt"), plain);
+  write_file(dir.file("glove.txt"), plain);
   auto t0 = std::chrono::steady_clock::now();
   WordVectors a = read_glove(gz);
   const double secs = seconds_since(t0);
@@ -284,7 +268,7 @@ TEST_CASE("glove: words with spaces and repeated words") {
 TEST_CASE("glove: bad files and lines give one line naming the file and line") {
   TempDir dir("glove_bad");
   auto fails = [&](const std::string& text) {
-    write(dir.file("bad.txt"), text);
+    write_file(dir.file("bad.txt"), text);
     return error_of([&] { read_glove(dir.file("bad.txt")); });
   };
   const std::string f = dir.file("bad.txt");
@@ -302,9 +286,8 @@ TEST_CASE("glove: bad files and lines give one line naming the file and line") {
   std::string text;
   for (int i = 0; i < 2000; ++i) text += "w" + std::to_string(i) + " 0.125 -0.5 " + std::to_string(i) + "\n";
   write_gz(dir.file("full.gz"), text);
-  std::ifstream in(dir.file("full.gz"), std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  write(dir.file("cut.gz"), bytes.substr(0, bytes.size() / 2));
+  const std::string bytes = read_file(dir.file("full.gz"));
+  write_file(dir.file("cut.gz"), bytes.substr(0, bytes.size() / 2));
   CHECK(read_glove(dir.file("full.gz")).size() == 2000);
   CHECK(error_of([&] { read_glove(dir.file("cut.gz")); }).find("cut.gz: cannot read the file after line") !=
         std::string::npos);
@@ -461,7 +444,7 @@ TEST_CASE("tokenizer: trained on the STS-B training split and kept in a file") {
 TEST_CASE("tokenizer: bad vocabulary files and unknown characters") {
   TempDir dir("tokenizer_bad");
   auto fails = [&](const std::string& text) {
-    write(dir.file("v.txt"), text);
+    write_file(dir.file("v.txt"), text);
     return error_of([&] { Tokenizer::load(dir.file("v.txt")); });
   };
   const std::string f = dir.file("v.txt");
@@ -474,7 +457,7 @@ TEST_CASE("tokenizer: bad vocabulary files and unknown characters") {
   CHECK(fails("[CLS]\n[PAD]\n[SEP]\n[UNK]\n").find("the first token must be [PAD]") != std::string::npos);
   CHECK(fails("[PAD]\n[CLS]\n[UNK]\n").find("lacks [CLS], [SEP] or [UNK]") != std::string::npos);
   // A vocabulary without "z": words holding it are [UNK]; BERT's order of specials loads too.
-  write(dir.file("v.txt"), "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\n##a\n##b\nab\r\n");
+  write_file(dir.file("v.txt"), "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\n##a\n##b\nab\r\n");
   Tokenizer tok = Tokenizer::load(dir.file("v.txt"));
   CHECK(tok.cls_id() == 2);
   CHECK(tok.unk_id() == 1);

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/arena.h"
@@ -16,9 +15,13 @@
 #include "models/bert_lite.h"
 #include "data/stsb.h"
 #include "data/tokenizer.h"
+#include "tests/fixture.h"
 #include "tests/temp_dir.h"
+#include "tests/util.h"
 
 using namespace dru;
+using dru::test::seconds_since;
+using dru::test::Worst;
 
 namespace {
 
@@ -94,19 +97,6 @@ double abs_sum(const std::vector<double>& v) {
   for (double x : v) s += std::fabs(x);
   return s;
 }
-
-// Worst error |a - b| / max(|b|, scale) over everything compared, with where it happened.
-struct Worst {
-  double err = 0;
-  std::string where;
-  void add(double a, double b, double scale, const std::string& what) {
-    double e = std::fabs(a - b) / std::max(std::fabs(b), scale);
-    if (e > err) {
-      err = e;
-      where = what;
-    }
-  }
-};
 
 // Compares one tensor with a fixture summary {shape, sum, abs_sum, samples}. Entries are compared
 // relative to max(|ref|, mean |ref|, floor), sums relative to the sum of |ref| (a gradient's sum cancels
@@ -214,10 +204,7 @@ TEST_CASE("bert-lite: output and activation shapes") {
 }
 
 TEST_CASE("bert-lite: matches the PyTorch golden fixture in train and eval") {
-  std::string path = std::string(DRU_SOURCE_DIR) + "/tests/fixtures/bert_lite_golden.json";
-  std::ifstream f(path);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path << "; run /usr/bin/python3 tools/reference/make_bert_fixture.py");
-  nlohmann::json j = nlohmann::json::parse(f);
+  nlohmann::json j = dru::test::load_fixture("bert_lite_golden.json", "tools/reference/make_bert_fixture.py");
   ModelConfig c = small_config();
   auto model = make_model(c);
   CHECK(model->num_parameters() == j.at("parameters").get<int64_t>());
@@ -233,7 +220,7 @@ TEST_CASE("bert-lite: matches the PyTorch golden fixture in train and eval") {
     ModelOutput out = run(*model, in, mode_name == "train" ? Mode::train : Mode::eval);
     sum(mul(out.pred, golden_weights(out.pred.shape()))).backward();
 
-    Worst w;
+    Worst w{"bert-lite golden (" + mode_name + ")"};
     std::vector<double> pred = out.pred.to_vector(), ref_pred = ref.at("pred").at("values").get<std::vector<double>>();
     REQUIRE(pred.size() == ref_pred.size());
     double pred_scale = abs_sum(ref_pred) / double(ref_pred.size());
@@ -256,9 +243,7 @@ TEST_CASE("bert-lite: matches the PyTorch golden fixture in train and eval") {
       REQUIRE_MESSAGE(params[i].second.grad().defined(), params[i].first << " got no gradient");
       compare_summary(w, "grad " + params[i].first, params[i].second.grad(), g, 1e-3 * biggest);
     }
-    MESSAGE("bert-lite golden (" << mode_name << "): worst relative error " << w.err << " at " << w.where
-                                 << " (tolerance " << tol << ")");
-    CHECK_MESSAGE(w.err <= tol, mode_name << ": error " << w.err << " at " << w.where << " exceeds " << tol);
+    w.report(tol);
   }
 }
 
@@ -450,7 +435,7 @@ TEST_CASE("bert-lite: training loss falls on an STS-B slice") {
     first += losses[size_t(i)] / 10;
     last += losses[size_t(40 + i)] / 10;
   }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = seconds_since(start);
   // For scale: the scores' variance is the MSE of predicting their mean. 50 steps reach about that;
   // the same run continued to 400 steps fits the slice to an MSE near 0.05 (measured once).
   double mean_score = 0, var = 0;

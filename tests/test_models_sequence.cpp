@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/arena.h"
@@ -17,17 +16,18 @@
 #include "models/stsb_lstm.h"
 #include "data/electricity.h"
 #include "data/stsb.h"
+#include "tests/fixture.h"
+#include "tests/util.h"
 
 using namespace dru;
+using dru::test::seconds_since;
+using dru::test::Worst;
 
 namespace {
 
 
 nlohmann::json load_fixture(const std::string& name) {
-  std::string path = std::string(DRU_SOURCE_DIR) + "/tests/fixtures/" + name;
-  std::ifstream f(path);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path << "; run /usr/bin/python3 tools/reference/make_sequence_fixture.py");
-  return nlohmann::json::parse(f);
+  return dru::test::load_fixture(name, "tools/reference/make_sequence_fixture.py");
 }
 
 std::vector<std::string> names_of(const Module& m) {
@@ -54,26 +54,7 @@ void set_formula_parameters(Model& model) {
   }
 }
 
-// Worst relative error over a group of golden comparisons, printed against its tolerance. Each entry is
-// compared relative to max(|expected|, floor): floor keeps values that cancel to nearly zero from
-// turning float32 rounding into huge relative errors (it is 1e-3 of the group's own magnitude).
-struct Worst {
-  std::string what;
-  double err = 0;
-  std::string where;
-  void add(double got, double want, double floor, const std::string& at) {
-    double e = std::fabs(got - want) / std::max(std::fabs(want), floor);
-    if (where.empty() || e > err) {
-      err = e;
-      where = at;
-    }
-  }
-  void report(double tol) const {
-    MESSAGE(what << ": worst relative error " << err << " at " << where << " (tolerance " << tol << ")");
-    CHECK_MESSAGE(err <= tol, what << ": error " << err << " at " << where << " exceeds " << tol);
-  }
-};
-
+// One tensor against its fixture summary; the floors are 1e-3 of the group's own magnitude.
 void compare_summary(Worst& w, const std::string& label, const Tensor& t, const nlohmann::json& j) {
   REQUIRE_MESSAGE(t.shape() == Shape(j.at("shape").get<std::vector<int64_t>>()),
                   label << " has shape " << t.shape().str());
@@ -157,10 +138,6 @@ void check_every_parameter_learns(Model& model) {
     for (double g : p.grad().to_vector()) mx = std::max(mx, std::fabs(g));
     CHECK_MESSAGE(mx > 0, model.name() << ": " << n << " has an all-zero gradient");
   }
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // Means of the first and the last ten of the 50 losses, and the verdict.

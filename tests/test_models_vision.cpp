@@ -17,19 +17,20 @@
 #include "models/resnet.h"
 #include "data/augment.h"
 #include "data/images.h"
+#include "tests/fixture.h"
 #include "tests/temp_dir.h"
+#include "tests/util.h"
 
 using namespace dru;
+using dru::test::seconds_since;
+using dru::test::Worst;
 
 namespace {
 
 const std::string kFaces = std::string(DRU_SOURCE_DIR) + "/../shared/data/faces/utkface-5k";
 
 nlohmann::json load_fixture(const std::string& name) {
-  std::string path = std::string(DRU_SOURCE_DIR) + "/tests/fixtures/" + name;
-  std::ifstream f(path);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path << "; run /usr/bin/python3 tools/reference/make_vision_fixture.py");
-  return nlohmann::json::parse(f);
+  return dru::test::load_fixture(name, "tools/reference/make_vision_fixture.py");
 }
 
 std::unique_ptr<Model> build(const std::string& name, DType dt = DType::f32, bool small_stem = false,
@@ -88,28 +89,9 @@ void set_formula(Model& model) {
 
 // ---- comparing with the fixture ------------------------------------------------------------------
 
-// The worst relative error over a group of comparisons, printed against its tolerance. Each value is
-// compared relative to max(|expected|, floor). A sum's floor is sum|x| / sqrt(n), the size of a sum of n
-// terms of random sign (gradient sums cancel, so relative to the sum itself float32 rounding would
-// look huge); a sampled entry's floor is the mean absolute entry.
-struct Worst {
-  std::string what;
-  double err = 0;
-  std::string where;
-  void add(double got, double want, double floor, const std::string& at) {
-    const double e = std::fabs(got - want) / std::max(std::fabs(want), floor);
-    if (std::isnan(err)) return;  // a NaN stays the worst
-    if (where.empty() || e > err || std::isnan(e)) {
-      err = e;
-      where = at;
-    }
-  }
-  void report(double tol) const {
-    MESSAGE(what << ": worst relative error " << err << " at " << where << " (tolerance " << tol << ")");
-    CHECK_MESSAGE(err <= tol, what << ": error " << err << " at " << where << " exceeds " << tol);
-  }
-};
-
+// One tensor against its fixture digest. A sum's floor is sum|x| / sqrt(n), the size of a sum of n terms
+// of random sign (gradient sums cancel, so relative to the sum itself float32 rounding would look huge);
+// a sampled entry's floor is the mean absolute entry.
 void compare_digest(Worst& w, const std::string& label, const Tensor& t, const nlohmann::json& j) {
   REQUIRE_MESSAGE(t.shape() == Shape(j.at("shape").get<std::vector<int64_t>>()),
                   label << " has shape " << t.shape().str());
@@ -265,7 +247,7 @@ void check_loss_falls(Model& model, const FaceSlice& data, int64_t batch, int st
     adam.step();
     losses.push_back(loss.item());
   }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = seconds_since(t0);
   double first = 0, last = 0;
   for (int i = 0; i < window; ++i) {
     first += losses[size_t(i)] / window;

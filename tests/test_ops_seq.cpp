@@ -4,11 +4,11 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 
 #include "engine/ops.h"
+#include "tests/fixture.h"
 #include "tests/gradcheck.h"
 
 using namespace dru;
@@ -29,10 +29,7 @@ double check_close(const std::string& what, const std::vector<double>& a, const 
 }
 
 nlohmann::json load_fixture(const std::string& name) {
-  std::string path = std::string(DRU_SOURCE_DIR) + "/tests/fixtures/" + name;
-  std::ifstream f(path);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path << "; run /usr/bin/python3 tools/fixtures/make_seq_fixture.py");
-  return nlohmann::json::parse(f);
+  return dru::test::load_fixture(name, "tools/fixtures/make_seq_fixture.py");
 }
 
 Tensor tensor_of(const nlohmann::json& j, DType t = DType::f64) {

@@ -6,26 +6,22 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "tests/temp_dir.h"
+#include "tests/util.h"
+#include "tests/fixture.h"
 #include "engine/optim.h"
 
 using namespace dru;
+using dru::test::same_bytes;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
 
-json load_fixture(const char* name) {
-  std::string path = std::string(DRU_SOURCE_DIR) + "/tests/fixtures/" + name;
-  std::ifstream f(path);
-  REQUIRE_MESSAGE(f.is_open(), "missing fixture " << path << " (run tools/fixtures/make_optim_fixture.py)");
-  return json::parse(f);
-}
+json load_fixture(const char* name) { return dru::test::load_fixture(name, "tools/fixtures/make_optim_fixture.py"); }
 
 using dru::test::TempDir;
 
@@ -53,10 +49,6 @@ PlateauConfig plateau_config_of(const json& c) {
   p.cooldown = c["cooldown"];
   p.min_lr = c["min_lr"];
   return p;
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.numel() == b.numel() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
 }
 
 }  // namespace
@@ -215,9 +207,9 @@ TEST_CASE("adam: state save and restore continues identically") {
       set_grads(arena, grads[t]);
       adam.step();
     }
-    CHECK(same_bits(arena.values, ref_arena.values));
-    CHECK(same_bits(adam.exp_avg(), ref.exp_avg()));
-    CHECK(same_bits(adam.exp_avg_sq(), ref.exp_avg_sq()));
+    CHECK(same_bytes(arena.values, ref_arena.values));
+    CHECK(same_bytes(adam.exp_avg(), ref.exp_avg()));
+    CHECK(same_bytes(adam.exp_avg_sq(), ref.exp_avg_sq()));
   }
 }
 

@@ -6,21 +6,17 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "tests/temp_dir.h"
 #include "tests/tiny_experiment.h"
+#include "tests/util.h"
 #include "unlearn/experiment.h"
 #include "unlearn/report.h"
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
+using dru::test::read_file;
+using dru::test::seconds_since;
 using dru::test::tiny_stsb;
 
 // results.json without the wall-clock fields, which differ between runs.
@@ -160,12 +156,12 @@ TEST_CASE("experiment: a second run reuses every stage and writes the same resul
   dru::test::TempDir tmp("exp_cache");
   const auto t0 = std::chrono::steady_clock::now();
   dru::ExperimentSummary a = dru::run_experiment(tiny_stsb(tmp.str()));
-  const double first = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double first = seconds_since(t0);
   CHECK(a.stages_run == 7);
   CHECK(a.stages_cached == 0);
   REQUIRE(a.results.seeds.size() == 1);
   CHECK(a.results.seeds[0].rows.size() == 6);
-  const std::string json1 = slurp(tmp.file("results.json"));
+  const std::string json1 = read_file(tmp.file("results.json"));
   CHECK(std::filesystem::exists(tmp.file("results.md")));
   CHECK(std::filesystem::exists(tmp.file("results.csv")));
   CHECK(dru::read_npy(tmp.file("seed0/predictions/blindspot.npy")).size() ==
@@ -173,11 +169,11 @@ TEST_CASE("experiment: a second run reuses every stage and writes the same resul
 
   const auto t1 = std::chrono::steady_clock::now();
   dru::ExperimentSummary b = dru::run_experiment(tiny_stsb(tmp.str()));
-  const double second = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  const double second = seconds_since(t1);
   MESSAGE("first run " << first << " s, cached run " << second << " s");
   CHECK(b.stages_run == 0);
   CHECK(b.stages_cached == 7);
-  CHECK(slurp(tmp.file("results.json")) == json1);
+  CHECK(read_file(tmp.file("results.json")) == json1);
 
   // A changed method setting reruns that method and the metrics only.
   dru::ExperimentOptions o = tiny_stsb(tmp.str());
@@ -202,8 +198,8 @@ TEST_CASE("experiment: stopped after the gold stage and resumed equals an uninte
   dru::ExperimentSummary resumed = dru::run_experiment(tiny_stsb(parts.str()));
   CHECK(resumed.stages_cached == 2);
   CHECK(resumed.stages_run == 5);
-  const auto a = nlohmann::json::parse(slurp(whole.file("results.json")));
-  const auto b = nlohmann::json::parse(slurp(parts.file("results.json")));
+  const auto a = nlohmann::json::parse(read_file(whole.file("results.json")));
+  const auto b = nlohmann::json::parse(read_file(parts.file("results.json")));
   CHECK(without_timing(a) == without_timing(b));
 }
 

@@ -12,22 +12,14 @@
 #include "data/electricity.h"
 #include "data/stsb.h"
 #include "tests/gradcheck.h"
+#include "tests/tiny_experiment.h"
+#include "tests/util.h"
 #include "unlearn/methods.h"
 
 using namespace dru;
+using dru::test::seconds_since;
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// A seeded subset of n samples of s (the DIR splits are not in random order).
-Samples subset(const Samples& s, int64_t n, uint64_t seed) {
-  std::vector<int64_t> perm = Generator(seed).permutation(s.size());
-  perm.resize(size_t(std::min(n, s.size())));
-  return s.select(perm);
-}
 
 // The budget of the original and the gold model: enough for the gold model to miss the forget set.
 MethodSettings base_settings() {
@@ -47,14 +39,7 @@ struct Context {
 const Context& context() {
   static const Context* ctx = [] {
     auto* c = new Context;
-    DataSet ds = load_stsb_vectors(StsbOptions::from_root(DRU_SOURCE_DIR "/data"));
-    ds.train = subset(ds.train, 600, 1);
-    ds.val = subset(ds.val, 200, 2);
-    ds.test = subset(ds.test, 200, 3);
-    ModelConfig mc;
-    mc.name = "stsb-lstm";
-    mc.embed_dim = 100;
-    c->task = make_task(std::move(ds), "score<2", mc, LossKind::mse, 64, 0);
+    c->task = dru::test::tiny_stsb_task(600, 200);
     MethodResult o = train_original(c->task, base_settings());
     MethodResult g = retrain(c->task, base_settings());
     c->original = std::move(o.model);

@@ -8,27 +8,22 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/optim.h"
 #include "engine/rng.h"
+#include "tests/fixture.h"
+#include "tests/util.h"
 #include "unlearn/metrics.h"
 
 using namespace dru;
+using dru::test::seconds_since;
 using json = nlohmann::json;
 
 namespace {
 
 json load_fixture() {
-  std::string path = std::string(DRU_SOURCE_DIR) + "/tests/fixtures/metrics_fixture.json";
-  std::ifstream f(path);
-  REQUIRE_MESSAGE(f.is_open(), "missing fixture " << path << " (run tools/fixtures/make_metrics_fixture.py)");
-  return json::parse(f);
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return dru::test::load_fixture("metrics_fixture.json", "tools/fixtures/make_metrics_fixture.py");
 }
 
 constexpr int64_t kSteps = 4, kDim = 8;

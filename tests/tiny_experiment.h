@@ -1,11 +1,18 @@
 // tiny_experiment.h — the shipped STS-B experiment shrunk to a few hundred pairs and an epoch or two per
 // stage: what the experiment tests (tests/test_unlearn_experiment.cpp) and the data-parallel check
-// (tests/mpi/mpi_check.cpp) run. Needs DRU_SOURCE_DIR (the repository, for data/).
+// (tests/mpi/mpi_check.cpp) run; and the shrunk STS-B task the method tests
+// (tests/test_unlearn_methods.cpp) and the MPI check train on. Needs DRU_SOURCE_DIR (the repository, for data/).
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
+#include <vector>
 
+#include "data/stsb.h"
+#include "engine/rng.h"
 #include "unlearn/experiment.h"
+#include "unlearn/task.h"
 
 namespace dru::test {
 
@@ -31,6 +38,26 @@ inline ExperimentOptions tiny_stsb(const std::string& out) {
     p.ain_max_epochs = 1;
   };
   return o;
+}
+
+// A seeded subset of n samples of s (the STS-B splits are ordered by score, not shuffled).
+inline Samples subset(const Samples& s, int64_t n, uint64_t seed) {
+  std::vector<int64_t> perm = Generator(seed).permutation(s.size());
+  perm.resize(size_t(std::min(n, s.size())));
+  return s.select(perm);
+}
+
+// The shipped STS-B as 100-d GloVe vectors, n_train training pairs and n_held validation and test pairs
+// drawn at random: stsb-lstm, forget rule score<2, MSE, batches of 64, seed 0.
+inline Task tiny_stsb_task(int64_t n_train, int64_t n_held) {
+  DataSet ds = load_stsb_vectors(StsbOptions::from_root(std::string(DRU_SOURCE_DIR) + "/data"));
+  ds.train = subset(ds.train, n_train, 1);
+  ds.val = subset(ds.val, n_held, 2);
+  ds.test = subset(ds.test, n_held, 3);
+  ModelConfig mc;
+  mc.name = "stsb-lstm";
+  mc.embed_dim = 100;
+  return make_task(std::move(ds), "score<2", mc, LossKind::mse, 64, 0);
 }
 
 }  // namespace dru::test

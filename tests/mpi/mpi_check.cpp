@@ -53,22 +53,8 @@ void check(bool ok, const std::string& what) {
 
 // ---- train ----------------------------------------------------------------------------------------
 
-Samples subset(const Samples& s, int64_t n, uint64_t seed) {
-  std::vector<int64_t> perm = Generator(seed).permutation(s.size());
-  perm.resize(size_t(std::min(n, s.size())));
-  return s.select(perm);
-}
-
-Task tiny_task() {
-  DataSet ds = load_stsb_vectors(StsbOptions::from_root(DRU_SOURCE_DIR "/data"));
-  ds.train = subset(ds.train, 300, 1);  // 300 pairs: batches of 64, the last of 44 (shards of 22)
-  ds.val = subset(ds.val, 100, 2);
-  ds.test = subset(ds.test, 100, 3);
-  ModelConfig mc;
-  mc.name = "stsb-lstm";
-  mc.embed_dim = 100;
-  return make_task(std::move(ds), "score<2", mc, LossKind::mse, 64, 0);
-}
+// 300 training pairs: batches of 64, the last of 44 (shards of 22).
+Task tiny_task() { return dru::test::tiny_stsb_task(300, 100); }
 
 struct Outcome {
   std::vector<double> params, blindspot, pred;
