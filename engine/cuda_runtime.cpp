@@ -151,14 +151,10 @@ void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t byt
   if (kind == cudaMemcpyDeviceToHost) {
     DRU_CUDA_CHECK(cudaStreamSynchronize(stream()));
     g_syncs.fetch_add(1, std::memory_order_relaxed);
-  } else if (kind == cudaMemcpyHostToDevice) {
-    // The host buffer may be freed as soon as we return; pageable sources are staged by the driver
-    // before cudaMemcpyAsync returns, pinned ones are not, so wait for those.
-    cudaPointerAttributes a{};
-    if (cudaPointerGetAttributes(&a, src) == cudaSuccess && a.type == cudaMemoryTypeHost)
-      DRU_CUDA_CHECK(cudaStreamSynchronize(stream()));
-    cudaGetLastError();
   }
+  // Host-to-device: the host buffer may be freed as soon as we return. Host tensors are pageable
+  // (Storage::allocate uses aligned_alloc), and the driver stages a pageable source before
+  // cudaMemcpyAsync returns, so no wait is needed (a pinned source would need one).
 }
 
 namespace {

@@ -137,9 +137,8 @@ fi
 
 step "summary"
 python3 - "$out/bench.json" "$out/gpu_tests.log" "$tests_rc" > "$out/summary.md" <<'PY'
-import json, sys
+import json, re, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-import re
 log = open(sys.argv[2], errors="replace").read().splitlines()
 count = {"test cases": [0, 0, 0], "assertions": [0, 0, 0]}
 for l in log:
