@@ -1,6 +1,7 @@
 // cuda_runtime.cpp — see cuda_runtime.h. Built with or without the CUDA toolkit.
 #include "engine/cuda_runtime.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +10,8 @@
 #include "engine/cuda/api.h"
 
 #ifdef DRU_HAVE_CUDA
+#include <cuda_profiler_api.h>
+
 #include "engine/cuda/common.cuh"
 #endif
 
@@ -159,7 +162,9 @@ void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t byt
 
 namespace {
 thread_local bool g_capturing = false;
-}
+thread_local Graph* g_building = nullptr;  // the graph capture() is recording, for replay_counter
+constexpr size_t kMaxCounterSlots = 64;     // replay_counter calls per capture
+}  // namespace
 
 bool capturing() { return g_capturing; }
 
@@ -167,29 +172,56 @@ Graph::~Graph() {
   // Errors are ignored: a graph destroyed after the runtime shut down has nothing left to free.
   if (exec_ && cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_)) != cudaSuccess) cudaGetLastError();
   if (graph_ && cudaGraphDestroy(static_cast<cudaGraph_t>(graph_)) != cudaSuccess) cudaGetLastError();
+  if (slots_dev_) free_device(slots_dev_);
 }
 
-void Graph::replay() { DRU_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), stream())); }
+void Graph::replay() {
+  if (!slots_.empty()) {
+    uint64_t values[kMaxCounterSlots];
+    for (size_t i = 0; i < slots_.size(); ++i) values[i] = *slots_[i].counter + slots_[i].before;
+    // A pageable source is staged before the call returns: `values` may go out of scope at once.
+    copy(slots_dev_, Device::cuda, values, Device::cpu, slots_.size() * sizeof(uint64_t));
+  }
+  DRU_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), stream()));
+  for (const Slot& t : totals_) *t.counter += t.before;
+}
+
+const uint64_t* replay_counter(uint64_t* counter, uint64_t advance) {
+  if (!g_capturing) return nullptr;
+  Graph& g = *g_building;
+  DRU_CHECK(g.slots_.size() < kMaxCounterSlots,
+            "capture: more than {} random draws or optimiser steps in one captured step", kMaxCounterSlots);
+  auto total = std::find_if(g.totals_.begin(), g.totals_.end(), [&](const Graph::Slot& t) { return t.counter == counter; });
+  if (total == g.totals_.end()) total = g.totals_.insert(g.totals_.end(), Graph::Slot{counter, 0});
+  g.slots_.push_back(Graph::Slot{counter, total->before});
+  total->before += advance;
+  return g.slots_dev_ + (g.slots_.size() - 1);
+}
 
 std::unique_ptr<Graph> capture(const std::function<void()>& body) {
   DRU_CHECK(!g_capturing, "capture: already capturing a CUDA graph on this thread");
+  std::unique_ptr<Graph> g(new Graph());
+  // Allocated before the capture: memory allocated inside belongs to the graph's own allocations.
+  g->slots_dev_ = static_cast<uint64_t*>(malloc_device(kMaxCounterSlots * sizeof(uint64_t)));
   cudaStream_t s = stream();
   // ThreadLocal: a CUDA call from this thread that is illegal during capture (a synchronous copy, a
   // cudaMalloc) fails here instead of silently joining or breaking the graph.
   DRU_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
   g_capturing = true;
+  g_building = g.get();
   cudaGraph_t graph = nullptr;
   try {
     body();
   } catch (...) {
     g_capturing = false;
+    g_building = nullptr;
     if (cudaStreamEndCapture(s, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
     cudaGetLastError();
     throw;
   }
   g_capturing = false;
+  g_building = nullptr;
   DRU_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
-  std::unique_ptr<Graph> g(new Graph());
   g->graph_ = graph;
   cudaGraphExec_t exec = nullptr;
   DRU_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
@@ -221,6 +253,8 @@ void read_to_host(const HostRead* reads, size_t count) {
     off += (reads[i].bytes + 15) / 16 * 16;
   }
 }
+
+void profiler(bool on) { DRU_CUDA_CHECK(on ? cudaProfilerStart() : cudaProfilerStop()); }
 
 void synchronize() {
   DRU_CUDA_CHECK(cudaStreamSynchronize(stream()));
@@ -257,9 +291,11 @@ void copy_blocks(void*, int64_t, int64_t, const void*, int64_t, int64_t, int64_t
 Graph::~Graph() {}
 void Graph::replay() { not_built(); }
 std::unique_ptr<Graph> capture(const std::function<void()>&) { not_built(); }
+const uint64_t* replay_counter(uint64_t*, uint64_t) { return nullptr; }
 bool capturing() { return false; }
 void read_to_host(const HostRead*, size_t) { not_built(); }
 void increment_i64(int64_t*) { not_built(); }
+void profiler(bool) { not_built(); }
 void synchronize() {}
 int64_t host_syncs() { return 0; }
 void set_tf32(bool) {}

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/tensor.h"
 
@@ -57,9 +58,17 @@ void increment_i64(int64_t* p);
 // can be: every tensor it allocates is freed before it returns (locals only: the graph owns that
 // memory); it frees nothing allocated before (keep step-to-step tensors outside, alive); it copies
 // nothing to or from the host and draws no host random numbers (both throw while capturing); every
-// buffer that changes between replays (the batch index, the learning rate, Adam's step) is read
-// from device memory, because the graph replays the pointers and values it saw. Warm up the same
-// step eagerly first, so library workspaces and cached plans are at full size before capture.
+// buffer that changes between replays (the batch, the learning rate) is read from device memory,
+// because the graph replays the pointers and values it saw. Warm up the same step eagerly first, so
+// library workspaces and cached plans are at full size before capture.
+//
+// Counters that a step advances on the host (a random generator's Philox offset, Adam's step count)
+// go through replay_counter(): inside capture, replay_counter(&c, n) returns the device address of a
+// word that holds, at every replay, the value c has when replay() is called plus what earlier
+// replay_counter(&c, ...) calls of the same capture added; the kernels read their counter there, and
+// each replay adds the capture's total to c on the host afterwards. So a replayed dropout draws the
+// masks an eager step would have drawn, and a replayed Adam step counts. Capturing itself advances
+// nothing (nothing ran). Every counter must outlive the graph.
 class Graph {
  public:
   ~Graph();
@@ -69,12 +78,26 @@ class Graph {
 
  private:
   friend std::unique_ptr<Graph> capture(const std::function<void()>& body);
+  friend const uint64_t* replay_counter(uint64_t* counter, uint64_t advance);
   Graph() = default;
+  struct Slot {
+    uint64_t* counter;
+    uint64_t before;  // what earlier calls of the capture added to the counter
+  };
   void* graph_ = nullptr;
   void* exec_ = nullptr;
+  std::vector<Slot> slots_;         // one device word each, in slots_dev_
+  uint64_t* slots_dev_ = nullptr;   // allocated before the capture began
+  std::vector<Slot> totals_;        // per counter: what one replay adds (in `before`)
 };
 std::unique_ptr<Graph> capture(const std::function<void()>& body);
+// See Graph. Outside capture: nullptr, and nothing changes (the caller uses the counter's host value).
+const uint64_t* replay_counter(uint64_t* counter, uint64_t advance);
 bool capturing();  // true inside capture()'s body (this thread)
+
+// Turns a profiler's collection on or off (cudaProfilerStart/Stop), so a run under
+// `ncu --profile-from-start off` measures just the stretch between (bench_epoch --profile-epoch).
+void profiler(bool on);
 
 void synchronize();          // waits for the engine's stream; counted
 int64_t host_syncs();        // synchronize() calls and device-to-host copies since start

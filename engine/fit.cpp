@@ -48,6 +48,59 @@ double meta_number(const TensorFile& f, const std::string& key, const std::strin
   return x;
 }
 
+// Full batches' training steps replayed from one CUDA graph (FitConfig::graphs). The first batch with
+// the graph's shapes runs eagerly (cuDNN plans, workspaces and model caches reach their size), the next
+// is captured, and every later one copies its staged tensors into the buffers the graph reads and
+// replays it. Batches of other shapes (a smaller last batch) run eagerly. A refused capture (the loss
+// copies to the host or draws host random numbers) is said once on stderr, and the fit goes on eagerly.
+class StepGraph {
+ public:
+  using Step = std::function<void(const std::vector<Tensor>& staged)>;
+  explicit StepGraph(Step step) : step_(std::move(step)) {}
+
+  void run(const std::vector<Tensor>& staged) {
+    if (!off_ && buffers_.empty())  // the first batch sets the graph's shapes
+      for (const Tensor& t : staged)
+        buffers_.push_back(t.defined() ? Tensor::empty(t.shape(), t.dtype(), t.device()) : Tensor());
+    if (off_ || !fits(staged)) return step_(staged);
+    for (size_t i = 0; i < staged.size(); ++i)
+      if (staged[i].defined()) buffers_[i].copy_(staged[i]);  // device to device, queued before the step
+    if (!warmed_) {
+      warmed_ = true;
+      return step_(buffers_);
+    }
+    if (!graph_) {
+      try {
+        graph_ = cuda::capture([&] { step_(buffers_); });
+      } catch (const Error& e) {
+        std::fprintf(stderr, "fit: CUDA graphs off for this run: %s\n", e.what());
+        off_ = true;
+        return step_(staged);
+      }
+    }
+    graph_->replay();
+    ++replays_;
+  }
+  int64_t replays() const { return replays_; }
+
+ private:
+  bool fits(const std::vector<Tensor>& staged) const {
+    if (staged.size() != buffers_.size()) return false;
+    for (size_t i = 0; i < staged.size(); ++i) {
+      const Tensor &a = staged[i], &b = buffers_[i];
+      if (a.defined() != b.defined()) return false;
+      if (a.defined() && (!on_cuda(a) || a.shape() != b.shape() || a.dtype() != b.dtype())) return false;
+    }
+    return true;
+  }
+
+  Step step_;
+  std::vector<Tensor> buffers_;  // what the graph reads; declared before graph_, so they outlive it
+  std::unique_ptr<cuda::Graph> graph_;
+  bool warmed_ = false, off_ = false;
+  int64_t replays_ = 0;
+};
+
 }  // namespace
 
 void broadcast_buffers(const Module& model) {
@@ -66,7 +119,9 @@ std::string format_epoch(const EpochLog& e, int epochs) {
 }
 
 FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const FitConfig& cfg) {
-  DRU_CHECK(hooks.train_loss && hooks.validate, "fit: the train_loss and validate hooks are required");
+  const bool staged = hooks.stage && hooks.staged_loss;
+  DRU_CHECK((hooks.train_loss || staged) && hooks.validate,
+            "fit: the validate hook and either train_loss or stage and staged_loss are required");
   DRU_CHECK(hooks.batches_per_epoch > 0, "fit: batches_per_epoch is {}; the training set is empty",
             hooks.batches_per_epoch);
   DRU_CHECK(cfg.epochs >= 1, "fit: epochs must be at least 1 (got {})", cfg.epochs);
@@ -112,31 +167,47 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
   // needs the validation loss of the whole set; in parallel it is summed on the host.
   const bool dev = on_cuda(arena.values);
   const bool device_val = dev && hooks.validate_device && !parallel;
-  for (int epoch = res.start_epoch; epoch <= cfg.epochs; ++epoch) {
+  Tensor total_dev = dev ? Tensor::zeros(Shape{}, DType::f32, Device::cuda) : Tensor();  // a graph keeps its address
+  double total = 0;
+  int epoch = res.start_epoch;
+  int64_t b = 0;
+  // One training step on the loss compute() returns.
+  auto train_step = [&](const std::function<Tensor()>& compute) {
+    adam.zero_grad();
+    Tensor loss = compute();
+    if (!loss.defined()) {  // no rows of this batch on this rank: it adds zero gradients
+      DRU_CHECK(parallel, "fit: the train_loss hook returned no loss for batch {}", b + 1);
+    } else if (dev) {
+      add_(total_dev, loss.detach().reshape(Shape{}));  // read once at the end of the epoch
+    } else {
+      double v = loss.item();
+      DRU_CHECK(std::isfinite(v), "fit: training diverged at epoch {} batch {} (loss {}); lower the learning rate",
+                epoch, b + 1, v);
+      total += v;
+    }
+    if (loss.defined()) loss.backward();
+    if (parallel) comm.all_reduce(arena.grads);  // the whole arena in one call
+    adam.step();
+  };
+  std::unique_ptr<StepGraph> graph;
+  if (cfg.graphs && staged && dev && !parallel)
+    graph = std::make_unique<StepGraph>([&](const std::vector<Tensor>& in) { train_step([&] { return hooks.staged_loss(in); }); });
+  else if (cfg.graphs && root)
+    std::fprintf(stderr, "fit: CUDA graphs need a model on CUDA, one process and the stage hooks; running eagerly\n");
+  for (; epoch <= cfg.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
     EpochLog e;
     e.epoch = epoch;
     e.lr = adam.lr();
     if (hooks.begin_epoch) hooks.begin_epoch(epoch);
     model.train(true);
-    double total = 0;
-    Tensor total_dev = dev ? Tensor::zeros(Shape{}, DType::f32, Device::cuda) : Tensor();
-    for (int64_t b = 0; b < hooks.batches_per_epoch; ++b) {
-      adam.zero_grad();
-      Tensor loss = hooks.train_loss(b);
-      if (!loss.defined()) {  // no rows of this batch on this rank: it adds zero gradients
-        DRU_CHECK(parallel, "fit: the train_loss hook returned no loss for batch {}", b + 1);
-      } else if (dev) {
-        add_(total_dev, loss.detach().reshape(Shape{}));  // read once at the end of the epoch
-      } else {
-        double v = loss.item();
-        DRU_CHECK(std::isfinite(v), "fit: training diverged at epoch {} batch {} (loss {}); lower the learning rate",
-                  epoch, b + 1, v);
-        total += v;
-      }
-      if (loss.defined()) loss.backward();
-      if (parallel) comm.all_reduce(arena.grads);  // the whole arena in one call
-      adam.step();
+    total = 0;
+    if (dev) total_dev.fill_(0.0);
+    for (b = 0; b < hooks.batches_per_epoch; ++b) {
+      if (graph)
+        graph->run(hooks.stage(b));
+      else
+        train_step([&] { return staged ? hooks.staged_loss(hooks.stage(b)) : hooks.train_loss(b); });
     }
     model.train(false);
     if (parallel) broadcast_buffers(model);
@@ -188,6 +259,7 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
     res.epochs.push_back(e);
     if (root) log(e);
   }
+  if (graph) res.graph_replays = graph->replays();
   if (cfg.restore_best && !best.empty()) model.load_state_dict(best);
   model.train(true);
   return res;

@@ -1,12 +1,13 @@
 // fit.h — the generic training loop shared by training, retraining and the unlearning methods.
 //
 // One epoch = begin_epoch hook, then for each batch: zero the gradient arena, compute the loss with the
-// pluggable train_loss hook, backward, one Adam step; then validate, step ReduceLROnPlateau on the
+// pluggable train_loss hook (or stage + staged_loss), backward, one Adam step; then validate, step ReduceLROnPlateau on the
 // validation loss and hand its learning rate to Adam. With the arena on CUDA the batch losses are
 // summed on the device (a training step never waits for the GPU) and, with validate_device, the
 // scheduler runs on the GPU too: the host synchronises once per epoch to read the epoch's numbers. The best-validation weights are kept (in memory
 // and, with a checkpoint folder, as best.safetensors); with a folder the loop also writes the last
 // weights and the optimiser/scheduler state after every epoch, atomically, and resumes from them.
+// With FitConfig::graphs a full batch's step is one CUDA graph replay (see StepGraph in fit.cpp).
 // One log line per epoch goes to the log hook (stdout by default).
 //
 // Data parallel (engine/comm.h, world() of more than one rank): every rank runs fit with the same
@@ -36,6 +37,9 @@ struct FitConfig {
   std::string checkpoint_dir;  // empty: nothing written
   bool resume = false;         // continue from checkpoint_dir's last state when present
   bool restore_best = false;   // load the best-validation weights into the model at the end
+  // CUDA, one process, with the stage/staged_loss hooks: replay every full batch's training step
+  // (forward, loss, backward, Adam) from one CUDA graph. Results equal the eager loop's bit for bit.
+  bool graphs = false;
 };
 
 struct EpochLog {
@@ -56,6 +60,13 @@ struct FitHooks {
   // scheduler rule runs on the GPU and the host reads the epoch's numbers once (validate is then unused).
   std::function<Tensor()> validate_device;
   std::function<void(const EpochLog&)> log;              // optional; default prints one line to stdout
+  // Optional: train_loss split in two, which CUDA graphs need (FitConfig::graphs). stage(b) does the
+  // batch's host work (gathering rows, uploading, augmenting) and returns its tensors on the model's
+  // device; staged_loss computes the loss from them with device work alone: no copies to or from the
+  // host, no host random draws, nothing that depends on the batch's host values, so one graph captured
+  // from it serves every batch of the same shapes. When both are set fit uses them, not train_loss.
+  std::function<std::vector<Tensor>(int64_t batch)> stage;
+  std::function<Tensor(const std::vector<Tensor>& staged)> staged_loss;
 };
 
 struct FitResult {
@@ -63,6 +74,7 @@ struct FitResult {
   double best_val = 0;
   int best_epoch = 0;
   int start_epoch = 1;  // > 1 when resumed
+  int64_t graph_replays = 0;  // training steps replayed from a CUDA graph (FitConfig::graphs)
 };
 
 // Trains model (whose parameters are in arena) with the hooks. The model is left in train mode

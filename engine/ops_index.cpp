@@ -216,22 +216,21 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   if (on_cuda(x)) check_cuda_f32(op, x);
   // One Philox counter per element: the mask depends only on (seed, offset, index), so the GPU
   // kernel draws the same mask as the CPU for the same generator state.
-  uint64_t first = 0;
   const BatchShard& shard = current_shard();
-  if (shard.active() && x.ndim() >= 1 && x.size(0) % shard.rows == 0) {
-    // Data parallel (engine/comm.h): the counters of the whole global batch, this shard's part of them.
-    const uint64_t per_row = uint64_t(x.numel() / shard.rows);
-    first = gen.reserve(per_row * uint64_t(shard.total)) + per_row * uint64_t(shard.first);
-  } else {
-    first = gen.reserve(uint64_t(x.numel()));
-  }
+  const bool sharded = shard.active() && x.ndim() >= 1 && x.size(0) % shard.rows == 0;
+  // Data parallel (engine/comm.h): the counters of the whole global batch, this shard's part of them.
+  const uint64_t per_row = sharded ? uint64_t(x.numel() / shard.rows) : 0;
+  const uint64_t count = sharded ? per_row * uint64_t(shard.total) : uint64_t(x.numel());
+  const uint64_t skip = sharded ? per_row * uint64_t(shard.first) : 0;
   if (on_cuda(x)) {
+    Generator::DeviceDraw draw = gen.reserve_device(count);  // graph-safe: see rng.h
     Tensor mask = Tensor::empty(x.shape(), DType::f32, Device::cuda);
     Tensor y = Tensor::empty(x.shape(), DType::f32, Device::cuda);
-    cuda::dropout_forward(x.data<float>(), mask.data<float>(), y.data<float>(), x.numel(), first, gen.seed(), float(p),
-                          float(1.0 / (1.0 - p)));
+    cuda::dropout_forward(x.data<float>(), mask.data<float>(), y.data<float>(), x.numel(), draw.base,
+                          draw.first + skip, gen.seed(), float(p), float(1.0 / (1.0 - p)));
     return record(op, y, {x}, [mask](const Tensor& g) { return std::vector<Tensor>{mul(g, mask)}; });
   }
+  const uint64_t first = gen.reserve(count) + skip;
   Tensor mask = Tensor::empty(x.shape(), x.dtype());
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), op, [&](auto tag) {

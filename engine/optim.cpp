@@ -82,6 +82,10 @@ Adam::Adam(ParamArena& arena, AdamConfig cfg) : arena_(arena), cfg_(cfg) {
   if (on_cuda(arena.values)) {
     check_cuda_f32("Adam", arena.values);
     lr_dev_ = Tensor::full(Shape{1}, cfg_.lr, DType::f32, Device::cuda);
+#ifdef DRU_HAVE_CUDA
+    // Allocated now: a graph capture may not allocate memory that outlives it.
+    scalars_dev_ = Tensor::empty(Shape{int64_t(sizeof(AdamScalars<float>))}, DType::u8, Device::cuda);
+#endif
   }
 }
 
@@ -91,16 +95,6 @@ void Adam::set_lr(double lr) {
   if (lr_dev_.defined()) lr_dev_.fill_(lr);
 }
 
-void Adam::set_device_steps(bool on) {
-  if (!on) {
-    step_dev_ = scalars_dev_ = Tensor();
-    return;
-  }
-  DRU_CHECK(lr_dev_.defined(), "Adam::set_device_steps: the arena is on the CPU; device steps are for CUDA arenas");
-  step_dev_ = Tensor::full(Shape{1}, double(step_), DType::i64, Device::cuda);
-  scalars_dev_ = Tensor::empty(Shape{int64_t(sizeof(AdamScalars<float>))}, DType::u8, Device::cuda);
-}
-
 void Adam::zero_grad() { arena_.zero_grad(); }
 
 void Adam::step() {
@@ -108,20 +102,15 @@ void Adam::step() {
   const Tensor& g = arena_.grads;
   DRU_CHECK(p.numel() == m_.numel(), "Adam::step: the arena holds {} values but the optimiser was built for {}",
             p.numel(), m_.numel());
-  int64_t t = step_ + 1;
+  const int64_t t = int64_t(step_) + 1;
   if (on_cuda(p)) {
 #ifdef DRU_HAVE_CUDA
-    if (step_dev_.defined()) {
-      auto* scalars = static_cast<AdamScalars<float>*>(scalars_dev_.raw());
-      adam_prepare_cuda(scalars, step_dev_.data<int64_t>(), lr_device(), cfg_.beta1, cfg_.beta2, cfg_.eps,
-                        cfg_.weight_decay);
-      adam_apply_cuda(p.data<float>(), g.data<float>(), m_.data<float>(), v_.data<float>(), p.numel(), scalars);
-      step_ = t;
-      return;
-    }
-    adam_step_cuda(p.data<float>(), g.data<float>(), m_.data<float>(), v_.data<float>(), p.numel(), lr_device(),
-                   cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, t, cuda::stream());
-    step_ = t;
+    // Inside a CUDA graph's capture the step count comes from a replay counter, and the replays count.
+    const uint64_t* steps_before = cuda::replay_counter(&step_, 1);
+    auto* scalars = static_cast<AdamScalars<float>*>(scalars_dev_.raw());
+    adam_prepare_cuda(scalars, steps_before, step_, lr_device(), cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay);
+    adam_apply_cuda(p.data<float>(), g.data<float>(), m_.data<float>(), v_.data<float>(), p.numel(), scalars);
+    if (!steps_before) step_ = uint64_t(t);
     return;
 #else
     cuda::not_built();
@@ -132,7 +121,7 @@ void Adam::step() {
     adam_step_cpu<T>(p.data<T>(), g.data<T>(), m_.data<T>(), v_.data<T>(), p.numel(), cfg_.lr, cfg_.beta1, cfg_.beta2,
                      cfg_.eps, cfg_.weight_decay, t);
   });
-  step_ = t;
+  step_ = uint64_t(t);
 }
 
 TensorFile Adam::state() const {
@@ -178,9 +167,8 @@ void Adam::load_state(const TensorFile& file) {
   m_.copy_(*moments[0]);
   v_.copy_(*moments[1]);
   cfg_ = cfg;
-  step_ = step;
+  step_ = uint64_t(step);
   if (lr_dev_.defined()) lr_dev_.fill_(cfg_.lr);
-  if (step_dev_.defined()) step_dev_.fill_(double(step_));
 }
 
 // ---------------------------------------------------------------------------------------------

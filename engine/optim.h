@@ -34,7 +34,7 @@ class Adam {
   void zero_grad();  // arena.zero_grad()
   double lr() const { return cfg_.lr; }
   void set_lr(double lr);
-  int64_t steps() const { return step_; }
+  int64_t steps() const { return int64_t(step_); }
   const AdamConfig& config() const { return cfg_; }
   const Tensor& exp_avg() const { return m_; }     // (P) first moment
   const Tensor& exp_avg_sq() const { return v_; }  // (P) second moment
@@ -42,12 +42,9 @@ class Adam {
   // it: set_lr writes it there, and ReduceLROnPlateau::step_device writes it without the host.
   // nullptr on the CPU.
   float* lr_device() const { return lr_dev_.defined() ? lr_dev_.data<float>() : nullptr; }
-  // Graph-safe steps (CUDA arenas only): the step counter moves to device memory and step() queues a
-  // one-thread kernel that advances it and computes the step's scalars, then the update that reads
-  // them, so a CUDA graph that captured step() takes a new step at every replay. steps() counts the
-  // host's calls; a caller that replays a graph adds its replays with add_replayed_steps.
-  void set_device_steps(bool on);
-  void add_replayed_steps(int64_t k) { step_ += k; }
+  // On CUDA step() queues a one-thread kernel that computes the step's scalars, then the update that
+  // reads them. Inside a CUDA graph's capture (cuda_runtime.h) the kernel reads the step count from a
+  // replay counter over steps(): each replay takes the next step and counts it; capturing counts none.
 
   // A host snapshot: tensors adam.m, adam.v; metadata adam.step, adam.lr, adam.beta1, adam.beta2,
   // adam.eps, adam.weight_decay and adam.params (the arena's name/shape table, to catch a state from
@@ -61,9 +58,9 @@ class Adam {
   ParamArena& arena_;
   AdamConfig cfg_;
   Tensor m_, v_;
-  Tensor lr_dev_;  // (1) f32 on the device, CUDA arenas only
-  Tensor step_dev_, scalars_dev_;  // graph-safe steps: the counter (1) i64 and the step's scalars (bytes)
-  int64_t step_ = 0;
+  Tensor lr_dev_;       // (1) f32 on the device, CUDA arenas only
+  Tensor scalars_dev_;  // a captured step's scalars (AdamScalars<float> as bytes), CUDA arenas only
+  uint64_t step_ = 0;   // steps taken (a replay counter inside capture)
 };
 
 class ReduceLROnPlateau {

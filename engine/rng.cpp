@@ -8,8 +8,13 @@
 namespace dru {
 
 void Generator::check_not_capturing() {
-  DRU_CHECK(!cuda::capturing(), "a CUDA graph cannot capture a step that draws host random numbers (dropout in "
-                                "train mode): the replays would repeat the same draws; run this model without graphs");
+  DRU_CHECK(!cuda::capturing(), "a CUDA graph cannot capture a step that draws random numbers on the host: the "
+                                "replays would repeat the same draws; run this step without graphs");
+}
+
+Generator::DeviceDraw Generator::reserve_device(uint64_t n) {
+  if (!cuda::capturing()) return {nullptr, reserve(n)};
+  return {cuda::replay_counter(&offset_, n), 0};
 }
 
 uint32_t Generator::next_u32() {

@@ -28,6 +28,16 @@ class Generator {
     return first;
   }
 
+  // Reserves n counter values for a GPU kernel, which draws element i from counter
+  // (base ? *base : 0) + first + i. Eagerly base is null and first = reserve(n). Inside a CUDA graph's
+  // capture base is a replay counter over this generator's offset (cuda_runtime.h), so each replay
+  // draws what an eager step would have drawn, and the offset advances by n per replay.
+  struct DeviceDraw {
+    const uint64_t* base = nullptr;
+    uint64_t first = 0;
+  };
+  DeviceDraw reserve_device(uint64_t n);
+
   uint32_t next_u32();
   double uniform();                         // [0, 1), 53 bits
   double uniform(double lo, double hi);     // [lo, hi)

@@ -8,6 +8,7 @@
 #include "data/table.h"
 #include "engine/arena.h"
 #include "engine/checkpoint.h"
+#include "engine/cuda_runtime.h"
 #include "engine/fit.h"
 #include "engine/nn.h"
 #include "tests/temp_dir.h"
@@ -142,6 +143,89 @@ TEST_CASE("fit: keeps the best validation checkpoint and resumes to the same res
     CHECK(resumed.fit.epochs[size_t(i)].val_loss == full.fit.epochs[size_t(i + 3)].val_loss);
   }
   CHECK(resumed.val_l1 == full.val_l1);
+}
+
+namespace {
+
+// An MLP with dropout, trained by fit on 40 random rows in batches of 16 (the last one has 8), either
+// through train_loss or through the stage/staged_loss pair; returns the final parameters.
+struct SplitRun {
+  std::vector<double> params;
+  FitResult fit;
+};
+SplitRun fit_mlp(bool split, bool graphs) {
+  Generator g(11);
+  struct Mlp : Module {
+    explicit Mlp(Generator& g) {
+      a = register_module("a", std::make_shared<Linear>(5, 8, true, g));
+      drop = register_module("drop", std::make_shared<Dropout>(0.3, 5));
+      b = register_module("b", std::make_shared<Linear>(8, 1, true, g));
+    }
+    Tensor forward(const Tensor& x) override { return b->forward(drop->forward(relu(a->forward(x)))); }
+    std::shared_ptr<Linear> a, b;
+    std::shared_ptr<Dropout> drop;
+  } net(g);
+  ParamArena arena;
+  arena.finalize(net.parameters());
+  Tensor x = Tensor::empty(Shape{40, 5}), y = Tensor::empty(Shape{40, 1});
+  g.fill_normal(x, 0, 1);
+  g.fill_normal(y, 0, 1);
+  auto batch = [](const Tensor& t, int64_t b) { return t.slice(0, b * 16, std::min<int64_t>(40, b * 16 + 16)); };
+  FitHooks h;
+  h.batches_per_epoch = 3;
+  if (split) {
+    h.stage = [&](int64_t b) { return std::vector<Tensor>{batch(x, b), batch(y, b)}; };
+    h.staged_loss = [&](const std::vector<Tensor>& v) { return l1_loss(net.forward(v[0]), v[1]); };
+  } else {
+    h.train_loss = [&](int64_t b) { return l1_loss(net.forward(batch(x, b)), batch(y, b)); };
+  }
+  h.validate = [&] { return l1_loss(net.forward(x), y).item(); };
+  h.log = [](const EpochLog&) {};
+  FitConfig cfg;
+  cfg.epochs = 3;
+  cfg.adam = AdamConfig{1e-2};
+  cfg.graphs = graphs;
+  SplitRun r;
+  r.fit = fit(net, arena, h, cfg);
+  r.params = arena.values.to_vector();
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("fit: the stage and staged_loss hooks train exactly as train_loss") {
+  SplitRun whole = fit_mlp(false, false), split = fit_mlp(true, false);
+  CHECK(split.params == whole.params);  // the same batches, dropout draws and steps: bit for bit
+  REQUIRE(split.fit.epochs.size() == 3);
+  for (size_t e = 0; e < 3; ++e) CHECK(split.fit.epochs[e].train_loss == whole.fit.epochs[e].train_loss);
+  // On the CPU graphs are refused with a message and the loop runs eagerly, with the same results.
+  SplitRun graphs = fit_mlp(true, true);
+  CHECK(graphs.params == whole.params);
+  CHECK(graphs.fit.graph_replays == 0);
+}
+
+TEST_CASE("fit: with neither train_loss nor both stage hooks it refuses to start") {
+  Generator g(1);
+  Linear lin(2, 1, true, g);
+  ParamArena arena;
+  arena.finalize(lin.parameters());
+  FitHooks h;
+  h.batches_per_epoch = 1;
+  h.validate = [] { return 0.0; };
+  h.stage = [](int64_t) { return std::vector<Tensor>{}; };
+  CHECK_THROWS_WITH_AS(fit(lin, arena, h, FitConfig{}), doctest::Contains("either train_loss or stage and staged_loss"),
+                       Error);
+}
+
+TEST_CASE("rng: outside a CUDA graph capture a device draw is a plain reservation") {
+  Generator a(3, 100), b(3, 100);
+  Generator::DeviceDraw d = a.reserve_device(64);
+  CHECK(d.base == nullptr);
+  CHECK(d.first == b.reserve(64));
+  CHECK(a.offset() == b.offset());
+  uint64_t counter = 7;
+  CHECK(cuda::replay_counter(&counter, 5) == nullptr);
+  CHECK(counter == 7);
 }
 
 TEST_CASE("demo: the MLP reaches a low validation error on the diabetes table") {

@@ -7,17 +7,19 @@
 //              paper's T) of 300-d word vectors per sentence
 //
 // Data are synthetic (timing does not depend on pixel values); images are already normalised f32.
-// One epoch = a fresh permutation uploaded once, then per batch: index_select the batch, forward in
-// train mode, L1 loss, backward, Adam (lr 1e-3); the batch losses are summed on the device and read
-// once at the end. The first epoch warms up (cuDNN algorithm choice, the memory pool); the median of
-// the others is reported, with the host synchronisations counted per step.
+// The epochs are run by the fit loop the unlearning methods use (engine/fit.h): per epoch a fresh
+// permutation uploaded once, then per batch: index_select the batch on the device (the stage hook),
+// forward in train mode, L1 loss, backward, Adam (lr 1e-3); the batch losses are summed on the device
+// and read once at the end of the epoch (validation is a constant). The first epoch warms up (cuDNN
+// algorithm choice, the memory pool); the median of the others is reported, with the host
+// synchronisations per step (the epoch's one read subtracted).
 //
-//   bench_epoch MODEL [--device cuda|cpu] [--epochs N] [--n SAMPLES] [--batch B] [--graphs]
+//   bench_epoch MODEL [--device cuda|cpu] [--epochs N] [--n SAMPLES] [--batch B] [--graphs] [--profile-epoch K]
 //
-// --graphs replays each full batch's step from one CUDA graph (cuda_runtime.h); the model must not
-// draw host random numbers in training (AllCNN does not; the STS-B LSTM's dropout does, and is refused).
+// --graphs replays each full batch's step from one CUDA graph (FitConfig::graphs). --profile-epoch K
+// turns the CUDA profiler's collection on for epoch K only, for a run under
+// `ncu --profile-from-start off` (tools/gpu_check.sh profiles one AllCNN step this way).
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,7 +28,7 @@
 
 #include "engine/arena.h"
 #include "engine/cuda_runtime.h"
-#include "engine/optim.h"
+#include "engine/fit.h"
 #include "models/model.h"
 
 using namespace dru;
@@ -38,12 +40,13 @@ struct Options {
   Device device = Device::cuda;
   int epochs = 4;
   int64_t n = 0, batch = 256;
-  bool graphs = false;  // replay full batches from a CUDA graph
+  bool graphs = false;    // replay full batches from a CUDA graph
+  int profile_epoch = 0;  // > 0: the CUDA profiler collects during this epoch only
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr, "bench_epoch: %s\nusage: bench_epoch allcnn|stsb-lstm [--device cuda|cpu] [--epochs N] "
-                       "[--n SAMPLES] [--batch B] [--graphs]\n", why);
+                       "[--n SAMPLES] [--batch B] [--graphs] [--profile-epoch K]\n", why);
   std::exit(2);
 }
 
@@ -72,12 +75,16 @@ Options parse(int argc, char** argv) {
       o.n = x;
     } else if (a == "--batch" && is_num) {
       o.batch = x;
+    } else if (a == "--profile-epoch" && is_num) {
+      o.profile_epoch = int(x);
     } else {
       usage(("bad option or value: " + a + " " + v).c_str());
     }
   }
   if (o.n == 0) o.n = o.model == "allcnn" ? 12208 : 5249;
   if (o.graphs && o.device != Device::cuda) usage("--graphs needs --device cuda");
+  if (o.profile_epoch > 0 && o.device != Device::cuda) usage("--profile-epoch needs --device cuda");
+  if (o.profile_epoch > o.epochs) usage("--profile-epoch is after the last epoch");
   return o;
 }
 
@@ -109,7 +116,6 @@ int main(int argc, char** argv) {
     model->to(o.device);
     ParamArena arena;
     arena.finalize(model->parameters());
-    Adam adam(arena, AdamConfig{1e-3});
 
     // The data set, resident on the device.
     Tensor x, x2, y = random_tensor(Shape{o.n, 1}, gen, 0, 5, o.device);
@@ -120,67 +126,47 @@ int main(int argc, char** argv) {
       x2 = random_tensor(Shape{o.n, T, D}, gen, -1, 1, o.device);
     }
     const int64_t steps = (o.n + o.batch - 1) / o.batch;
-    std::vector<double> ms;
-    int64_t syncs = 0;
-    double last_loss = 0;
-    // Batch losses are summed in one device buffer for the whole run (a graph keeps its address).
-    Tensor total = Tensor::zeros(Shape{}, DType::f32, o.device);
-    // One training step on the rows idx (i64 on the device) of the resident data.
-    auto train_step = [&](const Tensor& idx) {
-      ModelInput in;
-      in.x = index_select(x, idx);
-      if (x2.defined()) in.x2 = index_select(x2, idx);
-      adam.zero_grad();
-      Tensor loss = l1_loss(model->forward(in, Mode::train).pred, index_select(y, idx));
-      add_(total, loss.detach().reshape(Shape{}));
-      loss.backward();
-      adam.step();
-    };
-    // --graphs: the first full batch runs eagerly (warming cuDNN's plans and the workspaces up to size),
-    // the second is captured into a CUDA graph, and every full batch from then on is one replay of it,
-    // its rows copied first into a fixed index buffer; Adam counts steps on the device. A last, smaller
-    // batch runs eagerly.
-    std::unique_ptr<cuda::Graph> graph;
-    Tensor idx_buf;
-    if (o.graphs) {
-      adam.set_device_steps(true);
-      idx_buf = Tensor::empty(Shape{o.batch}, DType::i64, Device::cuda);
-    }
-    bool warmed = false;
-    for (int e = 0; e < o.epochs; ++e) {
-      if (o.device == Device::cuda) cuda::synchronize();
-      auto t0 = std::chrono::steady_clock::now();
-      int64_t s0 = cuda::host_syncs();
+    auto rows = [](const Tensor& t, const Tensor& idx) { return t.defined() ? index_select(t, idx) : Tensor(); };
+    Tensor order;
+    FitHooks hooks;
+    hooks.batches_per_epoch = steps;
+    hooks.begin_epoch = [&](int epoch) {
+      if (epoch == o.profile_epoch) {
+        cuda::synchronize();  // nothing of the earlier epochs in the profile
+        cuda::profiler(true);
+      }
       std::vector<int64_t> perm(size_t(o.n));
       for (int64_t i = 0; i < o.n; ++i) perm[size_t(i)] = i;
       for (int64_t i = o.n - 1; i > 0; --i) std::swap(perm[size_t(i)], perm[size_t(gen.below(uint64_t(i + 1)))]);
-      Tensor order = Tensor::from(perm, Shape{o.n}).to(o.device);
-      total.fill_(0.0);
-      for (int64_t b = 0; b < steps; ++b) {
-        Tensor idx = order.slice(0, b * o.batch, std::min(o.n, (b + 1) * o.batch));
-        if (!o.graphs || idx.numel() != o.batch) {
-          train_step(idx);
-          continue;
-        }
-        idx_buf.copy_(idx);  // device to device, queued before the replay
-        if (!warmed) {
-          train_step(idx_buf);
-          warmed = true;
-        } else {
-          if (!graph) {
-            graph = cuda::capture([&] { train_step(idx_buf); });
-            adam.add_replayed_steps(-1);  // capturing ran step() on the host but took no step
-          }
-          graph->replay();
-          adam.add_replayed_steps(1);
-        }
-      }
-      syncs = cuda::host_syncs() - s0;
-      last_loss = total.item() / double(steps);  // the epoch's one host synchronisation
-      double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      std::fprintf(stderr, "bench_epoch %s: epoch %d  %.1f ms  mean loss %.4f\n", o.model.c_str(), e + 1, t, last_loss);
-      if (e > 0) ms.push_back(t);
-    }
+      order = Tensor::from(perm, Shape{o.n}).to(o.device);
+    };
+    hooks.stage = [&](int64_t b) {
+      Tensor idx = order.slice(0, b * o.batch, std::min(o.n, (b + 1) * o.batch));
+      return std::vector<Tensor>{rows(x, idx), rows(x2, idx), rows(y, idx)};
+    };
+    hooks.staged_loss = [&](const std::vector<Tensor>& v) {
+      return l1_loss(model->forward(ModelInput{v[0], v[1], Tensor()}, Mode::train).pred, v[2]);
+    };
+    hooks.validate = [] { return 0.0; };
+    std::vector<double> ms;
+    int64_t syncs = 0, s0 = 0;
+    double last_loss = 0;
+    hooks.log = [&](const EpochLog& e) {
+      if (e.epoch == o.profile_epoch) cuda::profiler(false);  // the epoch's end was read: its kernels ran
+      const int64_t epoch_syncs = cuda::host_syncs() - s0 - 1;  // less the end-of-epoch read
+      s0 = cuda::host_syncs();
+      std::fprintf(stderr, "bench_epoch %s: epoch %d  %.1f ms  mean loss %.4f\n", o.model.c_str(), e.epoch,
+                   e.seconds * 1e3, e.train_loss);
+      if (e.epoch == 1) return;  // warm-up
+      ms.push_back(e.seconds * 1e3);
+      syncs = std::max(syncs, epoch_syncs);
+      last_loss = e.train_loss;
+    };
+    FitConfig fit_cfg;
+    fit_cfg.epochs = o.epochs;
+    fit_cfg.adam = AdamConfig{1e-3};
+    fit_cfg.graphs = o.graphs;
+    fit(*model, arena, hooks, fit_cfg);
     std::sort(ms.begin(), ms.end());
     std::string dev = o.device == Device::cuda ? cuda::device_name(0) : std::string("cpu");
     // How cuDNN's convolution algorithms were chosen (engine/cuda/conv.cu) and whether TF32 was on.

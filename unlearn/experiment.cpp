@@ -430,6 +430,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
     DRU_FAIL("--device cuda: {}; run with --device cpu",
              cuda_compiled() ? "no GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)"
                              : "this build has no CUDA backend (rebuild where the CUDA toolkit exists)");
+  if (opt.graphs && opt.device != "cuda") throw UsageError("--graphs needs --device cuda");
   if (opt.seeds < 1) throw UsageError(fmt::format("--seeds {}: need at least 1", opt.seeds));
   if (opt.resume && opt.fresh) throw UsageError("--resume and --fresh contradict each other: pick one");
   if (!opt.forget.empty()) p.rule = opt.forget;
@@ -503,6 +504,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
     mc.seed = seed;
     Task task = make_task(data, p.rule, mc, p.loss, p.batch, seed);
     task.device = opt.device == "cuda" ? Device::cuda : Device::cpu;
+    task.graphs = opt.graphs;  // the same results as eager steps: not part of the stage keys
     auto key_of = [&](const std::string& stage, const nlohmann::json& settings, const std::vector<std::string>& inputs) {
       nlohmann::json j{{"stage", stage}, {"base", base}, {"seed", seed}, {"settings", settings}, {"inputs", inputs}};
       if (task.device == Device::cuda) j["device"] = "cuda";  // GPU results differ from the CPU's in rounding

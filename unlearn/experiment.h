@@ -91,6 +91,7 @@ struct ExperimentOptions {
   std::string preset;
   bool quick = false;
   std::string device = "cpu";
+  bool graphs = false;         // CUDA graphs for the training steps (Task::graphs)
   int seeds = 1;
   uint64_t first_seed = 0;     // seeds first_seed, first_seed + 1, ...
   std::string out;             // "": results/<preset> (results/<preset>-quick with --quick)

@@ -26,14 +26,20 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 // The loss of one training batch (of this rank's shard of it, in a data-parallel run) from its rows
 // and their model input.
-using BatchLoss = std::function<Tensor(Model& model, const Batch& batch, const ModelInput& in)>;
+struct BatchLoss {
+  std::function<Tensor(Model& model, const Batch& batch, const ModelInput& in)> compute;
+  // Reads nothing but the input and batch.y, on the device, and takes no host decisions on their
+  // values: fit may replay it from a CUDA graph (FitHooks::stage).
+  bool device_only = false;
+};
 
 // The plain supervised loss; sign -1 ascends it (gradient ascent).
 BatchLoss supervised(const Task& task, double sign = 1) {
-  return [&task, sign](Model& model, const Batch& batch, const ModelInput& in) {
+  auto compute = [&task, sign](Model& model, const Batch& batch, const ModelInput& in) {
     Tensor loss = task_loss(task, model.forward(in, Mode::train).pred, batch.y);
     return sign < 0 ? neg(loss) : loss;
   };
+  return {compute, true};
 }
 
 struct FitJob {
@@ -61,13 +67,28 @@ FitResult run_fit(Model& model, const Task& task, const MethodSettings& s, const
     current_epoch = epoch;
     order.begin_epoch(epoch);
   };
-  hooks.train_loss = [&](int64_t b) {
-    uint64_t step = uint64_t(current_epoch - 1) * uint64_t(order.batches()) + uint64_t(b);
-    TrainShard sh = shard_batch(task, *job.train, order.indices(b), step);
-    if (sh.rows == 0) return Tensor();  // data parallel: none of this batch's rows are this rank's
-    ShardScope scope(sh.scope());
-    return sh.share(job.loss(model, sh.batch, sh.in));
-  };
+  auto step_of = [&](int64_t b) { return uint64_t(current_epoch - 1) * uint64_t(order.batches()) + uint64_t(b); };
+  if (job.loss.device_only && world().size() == 1) {
+    // The batch's host work (gather, upload, augment) apart from its device work, which fit may then
+    // replay from a CUDA graph (task.graphs). Data parallel runs take the train_loss path below.
+    hooks.stage = [&](int64_t b) {
+      Batch batch = gather_batch(*job.train, order.indices(b));
+      ModelInput in = to_input(task, batch, true, step_of(b));
+      return std::vector<Tensor>{in.x, in.x2, in.mask, batch.y.to(task.device)};
+    };
+    hooks.staged_loss = [&](const std::vector<Tensor>& v) {
+      Batch batch;
+      batch.y = v[3];
+      return job.loss.compute(model, batch, ModelInput{v[0], v[1], v[2]});
+    };
+  } else {
+    hooks.train_loss = [&](int64_t b) {
+      TrainShard sh = shard_batch(task, *job.train, order.indices(b), step_of(b));
+      if (sh.rows == 0) return Tensor();  // data parallel: none of this batch's rows are this rank's
+      ShardScope scope(sh.scope());
+      return sh.share(job.loss.compute(model, sh.batch, sh.in));
+    };
+  }
   hooks.validate = [&]() { return evaluate(model, task, *job.val); };
   // On the GPU the validation loss stays there and the scheduler runs on it (fit.h); one process only.
   if (task.device == Device::cuda && world().size() == 1)
@@ -84,6 +105,7 @@ FitResult run_fit(Model& model, const Task& task, const MethodSettings& s, const
   cfg.checkpoint_dir = job.checkpoint_dir;
   cfg.resume = s.resume;
   cfg.restore_best = job.restore_best;
+  cfg.graphs = task.graphs && job.loss.device_only;  // Blindspot's loop stays eager (--help says so)
   return fit(model, arena, hooks, cfg);
 }
 
@@ -171,8 +193,9 @@ Tensor output_distance(const Task& task, const Tensor& pred, const Tensor& targe
   return task_loss(task, pred, target);
 }
 
+// Not device_only: which rows are forget rows is read on the host, per batch.
 BatchLoss blindspot_loss(const Task& task, const MethodSettings& s, Model& blindspot, int64_t retain_count) {
-  return [&task, &s, &blindspot, retain_count](Model& model, const Batch& batch, const ModelInput& in) {
+  auto compute = [&task, &s, &blindspot, retain_count](Model& model, const Batch& batch, const ModelInput& in) {
     std::vector<double> index = batch.index.to_vector();
     std::vector<int64_t> fr, rr;  // batch rows of forget and retain samples
     for (size_t i = 0; i < index.size(); ++i) (int64_t(index[i]) >= retain_count ? fr : rr).push_back(int64_t(i));
@@ -208,6 +231,7 @@ BatchLoss blindspot_loss(const Task& task, const MethodSettings& s, Model& blind
     }
     return loss;
   };
+  return {compute, false};
 }
 
 std::string sub_dir(const std::string& dir, const std::string& name) { return dir.empty() ? dir : dir + "/" + name; }

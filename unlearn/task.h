@@ -32,6 +32,9 @@ struct Task {
   // Where models live and compute. Data sets stay on the host; each batch is copied to the device
   // as it is gathered, and predictions come back to the host for the metrics.
   Device device = Device::cpu;
+  // CUDA: replay each full batch's training step from a CUDA graph where the method's loss allows it
+  // (FitConfig::graphs; Blindspot's unlearning loop runs eagerly). The results are the same.
+  bool graphs = false;
 };
 
 // Builds a Task: applies the rule to every split (count_forget's checks included).

@@ -167,7 +167,9 @@ size_t round256(size_t b) { return (b + 255) / 256 * 256; }
 // ---- dropout --------------------------------------------------------------------------------------
 
 __global__ void dropout_kernel(const float* __restrict__ x, float* __restrict__ mask, float* __restrict__ y, int64_t n,
-                               uint64_t first, uint64_t seed, float p, float scale) {
+                               const uint64_t* __restrict__ base, uint64_t first, uint64_t seed, float p,
+                               float scale) {
+  if (base) first += *base;
   DRU_GRID_LOOP(i, n) {
     const float u = uniform01_f32(philox4x32(first + uint64_t(i), 0, seed).v[0]);
     const float m = u >= p ? scale : 0.0f;
@@ -254,10 +256,10 @@ void scatter_add_rows(const float* g, const int64_t* idx, float* gx, int64_t n_i
   DRU_CUDA_LAUNCHED();
 }
 
-void dropout_forward(const float* x, float* mask, float* y, int64_t n, uint64_t first, uint64_t seed, float p,
-                     float scale) {
+void dropout_forward(const float* x, float* mask, float* y, int64_t n, const uint64_t* base, uint64_t first,
+                     uint64_t seed, float p, float scale) {
   if (n == 0) return;
-  dropout_kernel<<<grid_for(n), kThreads, 0, stream()>>>(x, mask, y, n, first, seed, p, scale);
+  dropout_kernel<<<grid_for(n), kThreads, 0, stream()>>>(x, mask, y, n, base, first, seed, p, scale);
   DRU_CUDA_LAUNCHED();
 }
 

@@ -32,9 +32,10 @@ DRU_CUDA_API(void gather_rows(const void* x, const int64_t* idx, void* out, int6
 DRU_CUDA_API(void scatter_add_rows(const float* g, const int64_t* idx, float* gx, int64_t n_idx, int64_t n_rows,
                                    int64_t row))
 
-// Inverted dropout with the CPU's draw: element i keeps when uniform01_f32(philox4x32(first + i, 0,
-// seed).v[0]) >= p; mask[i] = keep ? scale : 0 and y[i] = x[i] * mask[i].
-DRU_CUDA_API(void dropout_forward(const float* x, float* mask, float* y, int64_t n, uint64_t first, uint64_t seed,
-                                  float p, float scale))
+// Inverted dropout with the CPU's draw: with c = (base ? *base : 0) + first, element i keeps when
+// uniform01_f32(philox4x32(c + i, 0, seed).v[0]) >= p; mask[i] = keep ? scale : 0 and
+// y[i] = x[i] * mask[i]. base is a device counter (a CUDA graph's replay counter, engine/rng.h) or null.
+DRU_CUDA_API(void dropout_forward(const float* x, float* mask, float* y, int64_t n, const uint64_t* base,
+                                  uint64_t first, uint64_t seed, float p, float scale))
 
 }  // namespace dru::cuda

@@ -65,13 +65,14 @@ __global__ void __launch_bounds__(kAdamBlock)
   adam_v2_body(p, g, m, v, n, scalars_of(lr, beta1, beta2, eps, weight_decay, bias_c1, bias_c2));
 }
 
-// The graph-safe pair: one thread advances the step counter in device memory and writes the step's
-// scalars; the update kernels read them (so a replayed graph takes a new step each time).
-__global__ void adam_prepare_kernel(AdamScalars<float>* __restrict__ out, int64_t* __restrict__ step,
-                                    const float* __restrict__ lr, double beta1, double beta2, double eps,
-                                    double weight_decay) {
-  const int64_t t = *step + 1;
-  *step = t;
+// The graph-safe pair: one thread computes the step's scalars from the number of steps taken so far
+// (read from device memory when given — a CUDA graph's replay counter — else the launch argument) and
+// the update kernels read them, so a replayed graph takes the step the host's count says and an eager
+// step computes exactly the same scalars.
+__global__ void adam_prepare_kernel(AdamScalars<float>* __restrict__ out, const uint64_t* __restrict__ steps_before,
+                                    uint64_t steps_before_value, const float* __restrict__ lr, double beta1,
+                                    double beta2, double eps, double weight_decay) {
+  const int64_t t = int64_t(steps_before ? *steps_before : steps_before_value) + 1;
   *out = adam_scalars<float>(double(*lr), beta1, beta2, eps, weight_decay, adam_bias_correction(beta1, t),
                              adam_bias_correction(beta2, t));
 }
@@ -134,9 +135,10 @@ void adam_step_cuda(float* p, const float* g, float* m, float* v, int64_t n, con
   adam_step_cuda(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, step, cuda::stream());
 }
 
-void adam_prepare_cuda(AdamScalars<float>* scalars, int64_t* step, const float* lr, double beta1, double beta2,
-                       double eps, double weight_decay) {
-  adam_prepare_kernel<<<1, 1, 0, cuda::stream()>>>(scalars, step, lr, beta1, beta2, eps, weight_decay);
+void adam_prepare_cuda(AdamScalars<float>* scalars, const uint64_t* steps_before, uint64_t steps_before_value,
+                       const float* lr, double beta1, double beta2, double eps, double weight_decay) {
+  adam_prepare_kernel<<<1, 1, 0, cuda::stream()>>>(scalars, steps_before, steps_before_value, lr, beta1, beta2, eps,
+                                                   weight_decay);
   DRU_CUDA_LAUNCHED();
 }
 

@@ -31,12 +31,14 @@ void adam_step_cuda(float* p, const float* g, float* m, float* v, int64_t n, con
 void adam_step_cuda_version(int version, float* p, const float* g, float* m, float* v, int64_t n, const float* lr,
                             double beta1, double beta2, double eps, double weight_decay, int64_t step);
 
-// The graph-safe form (engine/optim.h, Adam::set_device_steps): the step counter lives in device
-// memory. adam_prepare_cuda (one thread) advances *step and writes that step's scalars to *scalars;
-// adam_apply_cuda (v2 where aligned, else v1) reads them. Nothing of the step is baked into the launch
-// arguments, so both replay correctly from a CUDA graph. Engine stream.
-void adam_prepare_cuda(AdamScalars<float>* scalars, int64_t* step, const float* lr, double beta1, double beta2,
-                       double eps, double weight_decay);
+// The two-kernel form Adam::step uses, safe inside a CUDA graph: adam_prepare_cuda (one thread)
+// writes the step's scalars to *scalars from the number of steps taken before this one — read from
+// device memory when steps_before is given (a replay counter, engine/cuda_runtime.h), else
+// steps_before_value — and adam_apply_cuda (v2 where aligned, else v1) reads them. Nothing of the step
+// is baked into the launch arguments of a captured step, so both replay correctly; eager and replayed
+// steps run the same code and agree bit for bit. Engine stream.
+void adam_prepare_cuda(AdamScalars<float>* scalars, const uint64_t* steps_before, uint64_t steps_before_value,
+                       const float* lr, double beta1, double beta2, double eps, double weight_decay);
 void adam_apply_cuda(float* p, const float* g, float* m, float* v, int64_t n, const AdamScalars<float>* scalars);
 
 }  // namespace dru
