@@ -6,7 +6,9 @@
 #   tools/gpu_check.sh [--out DIR] [--build DIR]
 #
 # Logs go to DIR (default: $DRU_GPU_OUT, else ./gpu-check): env.txt, build.log, gpu_tests.log,
-# bench.log, bench.json (one JSON row per measurement) and summary.md (the table printed last).
+# bench.log, bench.json (one JSON row per measurement), experiment*.log (the quick STS-B experiment,
+# eager and with CUDA graphs), profile_allcnn.md (one AllCNN step kernel by kernel, from ncu, with the
+# raw profile_*.csv) and summary.md (the table printed last).
 # The build folder (default build-gpu) is reused when its programs run on this machine — for example
 # one built elsewhere with tools/pack_gpu_build.sh, which also packs the shared libraries a machine
 # without the Debian packages lacks into BUILD/lib; otherwise it is configured and built here for
@@ -80,12 +82,34 @@ for m in allcnn stsb-lstm; do
   # cuDNN algorithms chosen by timing them (cudnnFind) instead of its heuristics: measured faster on AllCNN.
   [ "$m" = allcnn ] && timeout 120 env "$ours" DRU_CUDNN_BENCHMARK=1 "$build/bench_epoch" "$m" --device cuda 2>&1 |
     tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
-  # Full batches replayed from one CUDA graph (AllCNN has no dropout; the STS-B LSTM's is refused).
-  [ "$m" = allcnn ] && timeout 120 env "$ours" "$build/bench_epoch" "$m" --device cuda --graphs 2>&1 |
+  # Full batches replayed from one CUDA graph (FitConfig::graphs; dropout draws through replay counters).
+  timeout 120 env "$ours" "$build/bench_epoch" "$m" --device cuda --graphs 2>&1 |
     tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
   [ $have_torch = 1 ] && timeout 180 python3 tools/reference/bench_epoch_torch.py "$m" --device cuda 2>&1 |
     tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
 done
+
+# Where one AllCNN training step's GPU time goes, kernel by kernel, for dru (cuDNN's heuristics, then
+# cudnnFind) and PyTorch: ncu times every kernel of the third epoch of a one-batch run (the programs
+# turn the profiler on for that epoch only), and tools/ncu_summary.py tabulates them.
+step "profile: one AllCNN step, kernel by kernel (ncu)"
+if command -v ncu >/dev/null; then
+  prof() {  # prof NAME COMMAND...: ncu's CSV of the command's profiled epoch into $out/profile_NAME.csv
+    local name=$1
+    shift
+    timeout 150 env "$ours" ncu --clock-control none --profile-from-start off --metrics gpu__time_duration.sum \
+      --csv "$@" > "$out/profile_$name.csv" 2> "$out/profile_$name.err" || echo "ncu $name: exit $? (see profile_$name.err)"
+  }
+  one_step="allcnn --device cuda --n 256 --epochs 3 --profile-epoch 3"
+  prof dru "$build/bench_epoch" $one_step
+  prof dru-find env DRU_CUDNN_BENCHMARK=1 "$build/bench_epoch" $one_step
+  [ $have_torch = 1 ] && prof pytorch python3 tools/reference/bench_epoch_torch.py $one_step
+  runs="dru=$out/profile_dru.csv dru-cudnn-find=$out/profile_dru-find.csv"
+  [ $have_torch = 1 ] && runs="$runs pytorch=$out/profile_pytorch.csv"
+  python3 tools/ncu_summary.py $runs | tee "$out/profile_allcnn.md"
+else
+  echo "ncu is not installed here: no kernel profile" | tee "$out/profile_allcnn.md"
+fi
 
 step "kernel benches"
 for b in "$build"/bench_*; do
@@ -94,12 +118,36 @@ for b in "$build"/bench_*; do
   timeout 60 env "$ours" "$b" 2>&1 | tee -a "$out/bench.log" | grep '^{' >> "$out/bench.json"
 done
 
-step "the main job on the GPU: dru experiment stsb-lstm --quick --device cuda"
+# Then again with CUDA graphs: every metric must be the same (only times differ).
+step "the main job on the GPU: dru experiment stsb-lstm --quick --device cuda (eager, then --graphs)"
 if [ -x "$build/dru" ]; then
   exp=$(mktemp -d)
   timeout 100 env "$ours" "$build/dru" experiment stsb-lstm --quick --device cuda --out "$exp" 2>&1 |
     tee "$out/experiment.log"
   echo "exit ${PIPESTATUS[0]}" | tee -a "$out/experiment.log"
+  gexp=$(mktemp -d)
+  timeout 100 env "$ours" "$build/dru" experiment stsb-lstm --quick --device cuda --graphs --out "$gexp" 2>&1 |
+    tee "$out/experiment_graphs.log"
+  echo "exit ${PIPESTATUS[0]}" | tee -a "$out/experiment_graphs.log"
+  python3 - "$exp/results.json" "$gexp/results.json" <<'PY' | tee -a "$out/experiment_graphs.log"
+import json, sys
+def leaves(x, path=""):
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield from leaves(v, f"{path}/{k}")
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            yield from leaves(v, f"{path}/{i}")
+    else:
+        yield path, x
+try:
+    a, b = (dict(leaves(json.load(open(f)))) for f in sys.argv[1:3])
+except (OSError, ValueError) as e:
+    sys.exit(f"graphs vs eager: cannot compare ({e})")
+timing = ("seconds", "speedup")
+differ = [k for k in sorted(set(a) | set(b)) if not k.endswith(timing) and a.get(k) != b.get(k)]
+print(f"graphs vs eager: {len(differ)} metric values differ" + "".join(f"\n  {k}: {a.get(k)} vs {b.get(k)}" for k in differ[:20]))
+PY
 fi
 
 step "PyTorch kernel baselines"
@@ -136,8 +184,8 @@ if [ -x "$build/dru" ]; then
 fi
 
 step "summary"
-python3 - "$out/bench.json" "$out/gpu_tests.log" "$tests_rc" > "$out/summary.md" <<'PY'
-import json, re, sys
+python3 - "$out/bench.json" "$out/gpu_tests.log" "$tests_rc" "$out/profile_allcnn.md" > "$out/summary.md" <<'PY'
+import json, os, re, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 log = open(sys.argv[2], errors="replace").read().splitlines()
 count = {"test cases": [0, 0, 0], "assertions": [0, 0, 0]}
@@ -167,6 +215,11 @@ epochs = {(r["model"], r["impl"] == "dru"): r["epoch_ms"] for r in rows
 for m in ("allcnn", "stsb-lstm"):
     if (m, True) in epochs and (m, False) in epochs:
         print(f"| {m} epoch, dru / PyTorch | {epochs[(m, True)] / epochs[(m, False)]:.2f} |")
+if os.path.exists(sys.argv[4]):
+    for l in open(sys.argv[4]):
+        m = re.match(r"### (\S+): (.*)", l)
+        if m:
+            print(f"| AllCNN step kernels, {m.group(1)} (ncu) | {m.group(2)} |")
 PY
 cat "$out/summary.md"
 exit "$tests_rc"

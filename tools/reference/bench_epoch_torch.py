@@ -5,7 +5,10 @@ One epoch = a fresh permutation, then per batch: index the resident data, forwar
 loss, backward, Adam (lr 1e-3, PyTorch's default implementation); batch losses summed on the device
 and read once. The first epoch warms up; the median of the others is printed as one JSON row.
 
-    python3 tools/reference/bench_epoch_torch.py allcnn [--epochs 4] [--device cuda]
+    python3 tools/reference/bench_epoch_torch.py allcnn [--epochs 4] [--device cuda] [--profile-epoch K]
+
+--profile-epoch K turns the CUDA profiler's collection on for epoch K only (cudaProfilerStart/Stop),
+for a run under `ncu --profile-from-start off`, as tools/bench_epoch.cpp does.
 """
 import argparse
 import json
@@ -28,6 +31,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--n", type=int, default=0)
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--profile-epoch", type=int, default=0)
     a = ap.parse_args()
     dev = torch.device(a.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -54,6 +58,8 @@ def main():
     for e in range(a.epochs):
         if dev.type == "cuda":
             torch.cuda.synchronize()
+            if e + 1 == a.profile_epoch:
+                torch.cuda.profiler.start()
         t0 = time.perf_counter()
         order = torch.randperm(n, generator=g).to(dev)
         total = torch.zeros((), device=dev)
@@ -66,6 +72,8 @@ def main():
             loss.backward()
             opt.step()
         loss_mean = total.item() / steps
+        if dev.type == "cuda" and e + 1 == a.profile_epoch:
+            torch.cuda.profiler.stop()
         t = (time.perf_counter() - t0) * 1000
         print(f"bench_epoch_torch {a.model}: epoch {e + 1}  {t:.1f} ms  mean loss {loss_mean:.4f}", file=sys.stderr)
         if e > 0:
