@@ -72,6 +72,16 @@ for f in tests/gpu/test_gpu_*.cpp; do
   [ "$rc" -eq 0 ] || { tests_rc=1; echo "-- $(basename "$f"): exit $rc" | tee -a "$out/gpu_tests.log"; }
 done
 
+# The convolution and training tests again with cuDNN's algorithms chosen by timing (cudnnFind): if they
+# pass, timed choice can become the default (it was faster for AllCNN). Reported, not fatal.
+step "GPU tests with DRU_CUDNN_BENCHMARK=1 (conv and train files)"
+: > "$out/gpu_tests_find.log"
+for f in test_gpu_ops_conv.cpp test_gpu_train.cpp; do
+  timeout 90 env "$ours" DRU_CUDNN_BENCHMARK=1 "$build/dru_gpu_tests" --source-file="*$f" > "$out/gpu_tests_find_$f.log" 2>&1
+  echo "-- $f under DRU_CUDNN_BENCHMARK=1: exit $? ($(grep -h '^\[doctest\] test cases' "$out/gpu_tests_find_$f.log"))" |
+    tee -a "$out/gpu_tests_find.log"
+done
+
 : > "$out/bench.json"
 have_torch=0
 python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null && have_torch=1
@@ -97,7 +107,7 @@ if command -v ncu >/dev/null; then
   prof() {  # prof NAME COMMAND...: ncu's CSV of the command's profiled epoch into $out/profile_NAME.csv
     local name=$1
     shift
-    timeout 150 env "$ours" ncu --clock-control none --profile-from-start off --metrics gpu__time_duration.sum \
+    timeout 100 env "$ours" ncu --clock-control none --profile-from-start off --metrics gpu__time_duration.sum \
       --csv "$@" > "$out/profile_$name.csv" 2> "$out/profile_$name.err" || echo "ncu $name: exit $? (see profile_$name.err)"
   }
   one_step="allcnn --device cuda --n 256 --epochs 3 --profile-epoch 3"
@@ -201,6 +211,11 @@ for k, (n, ok, bad) in count.items():
     print(f"| GPU {k} | {ok} of {n} passed, {bad} failed |")
 for c in crashed:
     print(f"| GPU test file {c} | |")
+find_log = os.path.join(os.path.dirname(sys.argv[2]), "gpu_tests_find.log")
+if os.path.exists(find_log):
+    for l in open(find_log):
+        if l.startswith("-- "):
+            print(f"| {l[3:].strip().replace('|', '/')} | |")
 for r in rows:
     if r.get("bench") == "epoch":
         print(f"| epoch {r['model']} ({r['impl']}) | {r['epoch_ms']:.1f} ms, {r['steps']} steps"
