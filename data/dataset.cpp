@@ -30,6 +30,20 @@ Samples Samples::select(const std::vector<int64_t>& idx) const {
   return s;
 }
 
+int64_t Samples::tensor_bytes() const {
+  int64_t bytes = 0;
+  for (const Tensor* t : {&x, &x2, &mask, &y})
+    if (t->defined()) bytes += int64_t(t->nbytes());
+  return bytes;
+}
+
+Samples Samples::to(Device dev) const {
+  Samples s = *this;
+  for (Tensor* t : {&s.x, &s.x2, &s.mask, &s.y})
+    if (t->defined()) *t = t->to(dev);
+  return s;
+}
+
 Samples& DataSet::split(const std::string& which) {
   return const_cast<Samples&>(std::as_const(*this).split(which));
 }

@@ -28,6 +28,10 @@ struct Samples {
   int64_t size() const { return int64_t(label.size()); }
   // The samples at idx (any order, repeats allowed), every field gathered.
   Samples select(const std::vector<int64_t>& idx) const;
+  // Bytes of the tensor fields: what keeping them on a device costs.
+  int64_t tensor_bytes() const;
+  // The same samples with every tensor field on dev; labels, groups and keys stay (they are for reports).
+  Samples to(Device dev) const;
 };
 
 struct DataSet {

@@ -134,6 +134,12 @@ void* malloc_device(size_t bytes) {
   return p;
 }
 
+size_t free_memory() {
+  size_t free_b = 0, total_b = 0;
+  DRU_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  return free_b;
+}
+
 void free_device(void* p) {
   // Errors are ignored: a tensor freed after the runtime shut down (a static at exit) has nothing to free.
   if (cudaFreeAsync(p, stream()) != cudaSuccess) cudaGetLastError();
@@ -280,6 +286,7 @@ int device_count() { return 0; }
 std::string device_name(int) { not_built(); }
 void* malloc_device(size_t) { DRU_FAIL("cannot allocate on CUDA: this build of dru has no CUDA backend"); }
 void free_device(void*) {}
+size_t free_memory() { return 0; }
 void copy(void*, Device, const void*, Device, size_t) {
   DRU_FAIL("cannot copy to or from CUDA: this build of dru has no CUDA backend");
 }

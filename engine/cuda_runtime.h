@@ -28,6 +28,7 @@ bool compiled();
 int device_count();
 std::string device_name(int index);  // "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"
 void* malloc_device(size_t bytes);
+size_t free_memory();  // bytes the driver reports free on the device (0 without CUDA)
 void free_device(void* p);
 // Copies on the engine's stream. Device-to-host waits for the copy (and counts as a host sync);
 // host-to-device and device-to-device return once queued (pageable host sources are staged first).

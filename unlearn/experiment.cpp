@@ -19,6 +19,7 @@
 #include "engine/check.h"
 #include "engine/checkpoint.h"
 #include "engine/comm.h"
+#include "engine/cuda_runtime.h"
 #include "unlearn/metrics.h"
 
 namespace dru {
@@ -118,6 +119,27 @@ extern "C" void on_sigint(int) {
 void install_sigint_handler() { std::signal(SIGINT, on_sigint); }
 
 namespace {
+
+// ---- where the data live ------------------------------------------------------------------------
+
+// On a GPU: every split of the task moves there when all of them fit in a quarter of its free memory.
+// Batches are then gathered there (index_select takes the host's row numbers and uploads them), so a
+// training step copies a few row numbers instead of the batch's samples. Otherwise the data stay on
+// the host and each batch is copied as it is gathered. The values are the same either way.
+void keep_data_on_device(Task& t, bool say) {
+  std::vector<Samples*> all{&t.data.train,   &t.data.val,     &t.data.test,  &t.train.forget, &t.train.retain,
+                            &t.val.forget,   &t.val.retain,   &t.test.forget, &t.test.retain};
+  int64_t bytes = 0;
+  for (const Samples* s : all) bytes += s->tensor_bytes();
+  const double gib = double(bytes) / double(1 << 30), free_gib = double(cuda::free_memory()) / double(1 << 30);
+  if (gib > free_gib / 4) {
+    if (say)
+      std::fprintf(stderr, "dru: the data (%.2f GiB) exceed a quarter of the GPU's %.2f GiB free; batches are copied "
+                           "from the host as they are gathered\n", gib, free_gib);
+    return;
+  }
+  for (Samples* s : all) *s = s->to(Device::cuda);
+}
 
 // ---- stages -------------------------------------------------------------------------------------
 
@@ -505,6 +527,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
     Task task = make_task(data, p.rule, mc, p.loss, p.batch, seed);
     task.device = opt.device == "cuda" ? Device::cuda : Device::cpu;
     task.graphs = opt.graphs;  // the same results as eager steps: not part of the stage keys
+    if (task.device == Device::cuda) keep_data_on_device(task, opt.progress && root);
     auto key_of = [&](const std::string& stage, const nlohmann::json& settings, const std::vector<std::string>& inputs) {
       nlohmann::json j{{"stage", stage}, {"base", base}, {"seed", seed}, {"settings", settings}, {"inputs", inputs}};
       if (task.device == Device::cuda) j["device"] = "cuda";  // GPU results differ from the CPU's in rounding

@@ -29,8 +29,9 @@ struct Task {
   int64_t batch = 256;
   uint64_t seed = 0;        // data order, augmentation and initialisation derive from it
   bool augment_eval = false;  // apply training augmentation when evaluating (the paper's quirk, PAPER.md §6.4)
-  // Where models live and compute. Data sets stay on the host; each batch is copied to the device
-  // as it is gathered, and predictions come back to the host for the metrics.
+  // Where models live and compute. The experiment moves the data sets to the GPU when they fit
+  // (batches are then gathered there); otherwise each batch is copied to the device as it is gathered.
+  // Predictions come back to the host for the metrics.
   Device device = Device::cpu;
   // CUDA: replay each full batch's training step from a CUDA graph where the method's loss allows it
   // (FitConfig::graphs; Blindspot's unlearning loop runs eagerly). The results are the same.
