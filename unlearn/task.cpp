@@ -15,10 +15,10 @@ Task make_task(DataSet data, const std::string& rule, ModelConfig model, LossKin
   DRU_CHECK(batch > 0, "batch size {} must be positive", batch);
   Task t;
   t.rule = parse_forget_rule(rule, data.label_name);
-  count_forget(data, t.rule);  // throws on an empty forget or retain set
-  t.train = split_forget(data.train, t.rule, split_salt("train"));
-  t.val = split_forget(data.val, t.rule, split_salt("val"));
-  t.test = split_forget(data.test, t.rule, split_salt("test"));
+  ForgetSplits parts = split_forget(data, t.rule);  // throws on an empty forget or retain set
+  t.train = std::move(parts.train);
+  t.val = std::move(parts.val);
+  t.test = std::move(parts.test);
   t.data = std::move(data);
   t.model = std::move(model);
   t.loss = loss;
