@@ -151,40 +151,69 @@ std::vector<bool> forget_mask(const ForgetRule& r, const Samples& s, uint64_t sa
 
 uint64_t split_salt(const std::string& split) { return split == "train" ? 0 : split == "val" ? 1 : 2; }
 
-ForgetSplit split_forget(const Samples& s, const ForgetRule& rule, uint64_t salt) {
-  std::vector<bool> m = forget_mask(rule, s, salt);
+namespace {
+
+ForgetSplit split_by_mask(const Samples& s, const std::vector<bool>& m) {
   std::vector<int64_t> f, r;
   for (int64_t i = 0; i < s.size(); ++i) (m[size_t(i)] ? f : r).push_back(i);
   return {s.select(f), s.select(r)};
 }
 
-std::vector<ForgetCounts> count_forget(const DataSet& ds, const ForgetRule& rule) {
-  std::vector<ForgetCounts> out;
+ForgetCounts counts_of(const char* split, const std::vector<bool>& m) {
+  ForgetCounts c{split, int64_t(m.size()), 0, 0};
+  for (bool b : m) c.forget += b ? 1 : 0;
+  c.retain = c.total - c.forget;
+  return c;
+}
+
+// A mistyped id must not vanish silently: every id the rule lists is some split's sample.
+void check_ids_exist(const DataSet& ds, const ForgetRule& rule) {
+  if (rule.kind != ForgetRule::Kind::ids) return;
+  std::set<std::string> keys;
+  for (const char* name : {"train", "val", "test"})
+    for (auto& k : ds.split(name).key) keys.insert(k);
+  int64_t missing = 0;
+  std::string first;
+  for (auto& id : rule.names)
+    if (!keys.count(id)) {
+      if (missing++ == 0) first = id;
+    }
+  DRU_CHECK(missing == 0, "forget rule '{}': {} of the {} listed ids are not in the data set (first: '{}')",
+            rule.text, missing, rule.names.size(), first);
+}
+
+// The masks of train, val and test, after count_forget's checks; counts receives their counts.
+std::vector<std::vector<bool>> checked_masks(const DataSet& ds, const ForgetRule& rule,
+                                             std::vector<ForgetCounts>& counts) {
+  std::vector<std::vector<bool>> masks;
   for (const char* name : {"train", "val", "test"}) {
-    const Samples& s = ds.split(name);
-    std::vector<bool> m = forget_mask(rule, s, split_salt(name));
-    ForgetCounts c{name, s.size(), 0, 0};
-    for (bool b : m) c.forget += b ? 1 : 0;
-    c.retain = c.total - c.forget;
-    out.push_back(c);
+    masks.push_back(forget_mask(rule, ds.split(name), split_salt(name)));
+    counts.push_back(counts_of(name, masks.back()));
   }
-  if (rule.kind == ForgetRule::Kind::ids) {  // a mistyped id must not vanish silently
-    std::set<std::string> keys;
-    for (const char* name : {"train", "val", "test"})
-      for (auto& k : ds.split(name).key) keys.insert(k);
-    int64_t missing = 0;
-    std::string first;
-    for (auto& id : rule.names)
-      if (!keys.count(id)) {
-        if (missing++ == 0) first = id;
-      }
-    DRU_CHECK(missing == 0, "forget rule '{}': {} of the {} listed ids are not in the data set (first: '{}')",
-              rule.text, missing, rule.names.size(), first);
-  }
-  DRU_CHECK(out[0].forget > 0, "forget rule '{}' selects no training sample: there is nothing to forget", rule.text);
-  DRU_CHECK(out[0].retain > 0, "forget rule '{}' selects all {} training samples: nothing would be left to learn from",
-            rule.text, out[0].total);
-  return out;
+  check_ids_exist(ds, rule);
+  const ForgetCounts& train = counts[0];
+  DRU_CHECK(train.forget > 0, "forget rule '{}' selects no training sample: there is nothing to forget", rule.text);
+  DRU_CHECK(train.retain > 0, "forget rule '{}' selects all {} training samples: nothing would be left to learn from",
+            rule.text, train.total);
+  return masks;
+}
+
+}  // namespace
+
+ForgetSplit split_forget(const Samples& s, const ForgetRule& rule, uint64_t salt) {
+  return split_by_mask(s, forget_mask(rule, s, salt));
+}
+
+std::vector<ForgetCounts> count_forget(const DataSet& ds, const ForgetRule& rule) {
+  std::vector<ForgetCounts> counts;
+  checked_masks(ds, rule, counts);
+  return counts;
+}
+
+ForgetSplits split_forget(const DataSet& ds, const ForgetRule& rule) {
+  std::vector<ForgetCounts> counts;
+  const std::vector<std::vector<bool>> m = checked_masks(ds, rule, counts);
+  return {split_by_mask(ds.train, m[0]), split_by_mask(ds.val, m[1]), split_by_mask(ds.test, m[2])};
 }
 
 }  // namespace dru

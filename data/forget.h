@@ -50,4 +50,11 @@ struct ForgetCounts {
 // (nothing to unlearn, or nothing left to learn from), naming the rule and the counts.
 std::vector<ForgetCounts> count_forget(const DataSet& ds, const ForgetRule& rule);
 
+// Every split of ds cut by rule, after count_forget's checks (the same errors); each split's mask is
+// computed once for both.
+struct ForgetSplits {
+  ForgetSplit train, val, test;
+};
+ForgetSplits split_forget(const DataSet& ds, const ForgetRule& rule);
+
 }  // namespace dru

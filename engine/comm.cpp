@@ -87,7 +87,26 @@ bool nccl_compiled() {
 #endif
 }
 
-// ---- helpers every communicator shares ---------------------------------------------------------
+// ---- the argument checks and helpers every communicator shares ---------------------------------
+
+void Communicator::all_reduce(Tensor& t, ReduceOp op) {
+  DRU_CHECK(t.defined(), "all_reduce ({}): the tensor is undefined", backend());
+  const DType d = t.dtype();
+  DRU_CHECK(d == DType::f32 || d == DType::f64 || d == DType::i64,
+            "all_reduce ({}): a {} tensor of shape {} cannot be reduced (f32, f64 or i64)", backend(), dtype_name(d),
+            t.shape().str());
+  DRU_CHECK(op == ReduceOp::sum || d != DType::i64,
+            "all_reduce ({}): the mean of an i64 tensor (shape {}) is not an i64; reduce the sum and divide",
+            backend(), t.shape().str());
+  do_all_reduce(t, op);
+}
+
+void Communicator::broadcast(Tensor& t, int root) {
+  DRU_CHECK(t.defined(), "broadcast ({}): the tensor is undefined", backend());
+  DRU_CHECK(root >= 0 && root < size(), "broadcast ({}): root {} is not a rank of this world of {} (ranks 0 to {})",
+            backend(), root, size(), size() - 1);
+  do_broadcast(t, root);
+}
 
 void Communicator::all_reduce(std::vector<double>& v, ReduceOp op) {
   if (size() == 1 || v.empty()) return;
@@ -118,12 +137,14 @@ class SingleCommunicator final : public Communicator {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   std::string backend() const override { return "single"; }
-  void all_reduce(Tensor&, ReduceOp) override {}  // the sum and the mean of one value are the value
-  void broadcast(Tensor&, int root) override {
-    DRU_CHECK(root == 0, "broadcast: root {} in a world of one process", root);
-  }
-  void barrier() override {}
   [[noreturn]] void abort(int code) override { std::exit(code); }
+
+ protected:
+  // Nothing to exchange, but the arguments were checked as in a parallel run, so a bad call fails here
+  // too rather than first on many ranks. The sum and the mean of one value are the value.
+  void do_all_reduce(Tensor&, ReduceOp) override {}
+  void do_broadcast(Tensor&, int) override {}  // root is 0, whose tensor t already is
+  void do_barrier() override {}
 };
 
 std::unique_ptr<Communicator>& world_slot() {

@@ -40,6 +40,8 @@ struct WorldInfo {
 // inconsistent values are an error naming the variable.
 WorldInfo detect_world();
 
+// The collectives are not virtual: each checks its arguments here, once for every implementation (the
+// errors name the collective, the backend and what is wrong), then calls the implementation's do_*.
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -47,11 +49,12 @@ class Communicator {
   virtual int size() const = 0;
   virtual std::string backend() const = 0;  // "single", "mpi" or "nccl"
 
-  // In place over every element of t (contiguous f32, f64 or i64), the same result on every rank.
-  virtual void all_reduce(Tensor& t, ReduceOp op = ReduceOp::sum) = 0;
+  // In place over every element of t (f32, f64 or i64; the mean needs f32 or f64), the same result on
+  // every rank. Tensors on either device; the implementation stages them where its library works.
+  void all_reduce(Tensor& t, ReduceOp op = ReduceOp::sum);
   // Every rank's t (any dtype, the same shape everywhere) becomes root's.
-  virtual void broadcast(Tensor& t, int root = 0) = 0;
-  virtual void barrier() = 0;
+  void broadcast(Tensor& t, int root = 0);
+  void barrier() { do_barrier(); }
   // Ends every rank of the job now with exit status code (after an error on this rank alone).
   [[noreturn]] virtual void abort(int code) = 0;
 
@@ -61,6 +64,13 @@ class Communicator {
   double all_reduce(double x, ReduceOp op = ReduceOp::sum);
   // Every rank gets root's value (so decisions taken on it agree bit for bit).
   double broadcast(double x, int root = 0);
+
+ protected:
+  // The implementations' collectives, called with checked arguments: t is defined and (all_reduce) of
+  // a dtype the reduction supports, the mean never of i64; root is a rank of this world.
+  virtual void do_all_reduce(Tensor& t, ReduceOp op) = 0;
+  virtual void do_broadcast(Tensor& t, int root) = 0;
+  virtual void do_barrier() = 0;
 };
 
 // The process's communicator: a single-process one until init_distributed runs.

@@ -49,12 +49,13 @@ void ensure_mpi(const WorldInfo& w) {
             rank, size, w.launcher, w.rank, w.size, w.launcher);
 }
 
-MPI_Datatype mpi_type(DType t, const char* op) {
+// The dtypes Communicator::all_reduce lets through.
+MPI_Datatype mpi_type(DType t) {
   switch (t) {
     case DType::f32: return MPI_FLOAT;
     case DType::f64: return MPI_DOUBLE;
     case DType::i64: return MPI_INT64_T;
-    default: DRU_FAIL("{}: dtype {} cannot be reduced (f32, f64 or i64)", op, dtype_name(t));
+    default: DRU_FAIL("all_reduce (mpi): no MPI type for dtype {}", dtype_name(t));
   }
 }
 
@@ -65,10 +66,16 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   std::string backend() const override { return "mpi"; }
 
-  void all_reduce(Tensor& t, ReduceOp op) override {
-    DRU_CHECK(t.defined(), "all_reduce: the tensor is undefined");
-    const MPI_Datatype type = mpi_type(t.dtype(), "all_reduce");
-    DRU_CHECK(op == ReduceOp::sum || t.dtype() != DType::i64, "all_reduce: the mean of an i64 tensor is not an i64");
+  [[noreturn]] void abort(int code) override {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);  // MPI_Abort does not return; this is for the compiler
+  }
+
+ protected:
+  void do_all_reduce(Tensor& t, ReduceOp op) override {
+    const MPI_Datatype type = mpi_type(t.dtype());
     Tensor host = on_cuda(t) ? t.to(Device::cpu) : t;
     {
       CollectiveWatch watch("all_reduce (MPI)", rank_, size_);
@@ -84,9 +91,7 @@ class MpiCommunicator final : public Communicator {
     if (on_cuda(t)) t.copy_(host);
   }
 
-  void broadcast(Tensor& t, int root) override {
-    DRU_CHECK(t.defined(), "broadcast: the tensor is undefined");
-    DRU_CHECK(root >= 0 && root < size_, "broadcast: root {} outside the world of {} ranks", root, size_);
+  void do_broadcast(Tensor& t, int root) override {
     Tensor host = on_cuda(t) ? t.to(Device::cpu) : t;
     {
       CollectiveWatch watch("broadcast (MPI)", rank_, size_);
@@ -100,19 +105,13 @@ class MpiCommunicator final : public Communicator {
     if (on_cuda(t)) t.copy_(host);
   }
 
-  void barrier() override {
+  void do_barrier() override {
     CollectiveWatch watch("barrier (MPI)", rank_, size_);
     MPI_Barrier(MPI_COMM_WORLD);
   }
 
-  [[noreturn]] void abort(int code) override {
-    std::fflush(stdout);
-    std::fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, code);
-    std::_Exit(code);  // MPI_Abort does not return; this is for the compiler
-  }
-
  private:
+  // t is f32 or f64: all_reduce refuses the mean of an i64 tensor before it reaches here.
   static void scale(Tensor& t, double k) {
     if (t.dtype() == DType::f32) {
       float* p = t.data<float>();

@@ -52,12 +52,13 @@ namespace {
     DRU_CHECK(r_ == ncclSuccess, "NCCL: {} failed: {}", #call, ncclGetErrorString(r_));        \
   } while (0)
 
-ncclDataType_t nccl_type(DType t, const char* op) {
+// The dtypes Communicator::all_reduce lets through.
+ncclDataType_t nccl_type(DType t) {
   switch (t) {
     case DType::f32: return ncclFloat32;
     case DType::f64: return ncclFloat64;
     case DType::i64: return ncclInt64;
-    default: DRU_FAIL("{}: dtype {} cannot be reduced (f32, f64 or i64)", op, dtype_name(t));
+    default: DRU_FAIL("all_reduce (nccl): no NCCL type for dtype {}", dtype_name(t));
   }
 }
 
@@ -76,10 +77,16 @@ class NcclCommunicator final : public Communicator {
   int size() const override { return size_; }
   std::string backend() const override { return "nccl"; }
 
-  void all_reduce(Tensor& t, ReduceOp op) override {
-    DRU_CHECK(t.defined(), "all_reduce: the tensor is undefined");
-    const ncclDataType_t type = nccl_type(t.dtype(), "all_reduce");
-    DRU_CHECK(op == ReduceOp::sum || t.dtype() != DType::i64, "all_reduce: the mean of an i64 tensor is not an i64");
+  [[noreturn]] void abort(int code) override {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    ncclCommAbort(comm_);  // frees this rank's side without waiting for the others
+    std::_Exit(code);      // the launcher sees the failure and ends the other ranks
+  }
+
+ protected:
+  void do_all_reduce(Tensor& t, ReduceOp op) override {
+    const ncclDataType_t type = nccl_type(t.dtype());
     Tensor dev = on_cuda(t) ? t : t.to(Device::cuda);
     // In place: NCCL allows send == receive buffer. ncclAvg divides by the world size on the device.
     DRU_NCCL_CHECK(ncclAllReduce(dev.raw(), dev.raw(), size_t(dev.numel()), type,
@@ -87,27 +94,18 @@ class NcclCommunicator final : public Communicator {
     if (!on_cuda(t)) t.copy_(dev);  // device to host: waits for the reduction
   }
 
-  void broadcast(Tensor& t, int root) override {
-    DRU_CHECK(t.defined(), "broadcast: the tensor is undefined");
-    DRU_CHECK(root >= 0 && root < size_, "broadcast: root {} outside the world of {} ranks", root, size_);
+  void do_broadcast(Tensor& t, int root) override {
     Tensor dev = on_cuda(t) ? t : t.to(Device::cuda);
     DRU_NCCL_CHECK(ncclBroadcast(dev.raw(), dev.raw(), dev.nbytes(), ncclUint8, root, comm_, cuda::stream()));
     if (!on_cuda(t)) t.copy_(dev);
   }
 
-  void barrier() override {
+  void do_barrier() override {
     // An all-reduce of one value, then a wait for it: every rank has arrived once it completes.
     Tensor one = Tensor::zeros(Shape{1}, DType::f32, Device::cuda);
     DRU_NCCL_CHECK(ncclAllReduce(one.raw(), one.raw(), 1, ncclFloat32, ncclSum, comm_, cuda::stream()));
     CollectiveWatch watch("barrier (NCCL)", rank_, size_);
     cuda::synchronize();
-  }
-
-  [[noreturn]] void abort(int code) override {
-    std::fflush(stdout);
-    std::fflush(stderr);
-    ncclCommAbort(comm_);  // frees this rank's side without waiting for the others
-    std::_Exit(code);      // the launcher sees the failure and ends the other ranks
   }
 
  private:

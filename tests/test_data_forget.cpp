@@ -8,6 +8,7 @@
 #include "data/batching.h"
 #include "data/forget.h"
 #include "tests/temp_dir.h"
+#include "tests/util.h"
 
 using namespace dru;
 
@@ -103,6 +104,28 @@ TEST_CASE("forget: counts per split and empty sets are errors") {
   std::ofstream(dir.file("ids.txt")) << "k3\nnope\n";
   CHECK_THROWS_WITH_AS(count_forget(ds, parse_forget_rule("ids=" + dir.file("ids.txt"), "age")),
                        doctest::Contains("1 of the 2 listed ids are not in the data set (first: 'nope')"), Error);
+}
+
+TEST_CASE("forget: a whole data set splits as its splits do and with count_forget's errors") {
+  DataSet ds = make_dataset();
+  const ForgetRule rule = parse_forget_rule("random=0.3:5", "age");  // salted per split
+  ForgetSplits all = split_forget(ds, rule);
+  const std::pair<const char*, const ForgetSplit*> parts[] = {{"train", &all.train}, {"val", &all.val},
+                                                               {"test", &all.test}};
+  for (auto [name, got] : parts) {
+    const ForgetSplit one = split_forget(ds.split(name), rule, split_salt(name));
+    CHECK(got->forget.key == one.forget.key);
+    CHECK(got->retain.key == one.retain.key);
+  }
+  // Nothing to forget, nothing to keep, an id not in the data: count_forget's very errors.
+  test::TempDir dir("forget_split_missing");
+  std::ofstream(dir.file("ids.txt")) << "k3\nnope\n";
+  for (const std::string& bad : {std::string("age>1000"), std::string("age>=0"), "ids=" + dir.file("ids.txt")}) {
+    const ForgetRule r = parse_forget_rule(bad, "age");
+    const std::string error = test::error_of([&] { split_forget(ds, r); });
+    CHECK(error != "(no error)");
+    CHECK(error == test::error_of([&] { count_forget(ds, r); }));
+  }
 }
 
 TEST_CASE("forget: malformed rules give one clear error") {

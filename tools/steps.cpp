@@ -5,6 +5,7 @@
 #include "tools/steps.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <cstdio>
@@ -22,11 +23,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The ModelConfig fields that define a model, grouped by the models that read them. The bert-lite
+// group came later than the others: model_config_differences accepts checkpoints without it.
 nlohmann::json config_json(const ModelConfig& c) {
-  return {{"name", c.name},         {"seed", c.seed},           {"small_stem", c.small_stem},
-          {"image_size", c.image_size}, {"embed_dim", c.embed_dim}, {"seq_len", c.seq_len},
-          {"lstm_dropout", c.lstm_dropout}, {"customers", c.customers}, {"history", c.history},
-          {"horizon", c.horizon}};
+  return {{"name", c.name}, {"seed", c.seed},
+          // allcnn, resnet18
+          {"small_stem", c.small_stem}, {"image_size", c.image_size},
+          // stsb-lstm (seq_len also bert-lite's example-input length)
+          {"embed_dim", c.embed_dim}, {"seq_len", c.seq_len}, {"lstm_dropout", c.lstm_dropout},
+          // bert-lite
+          {"vocab", c.vocab}, {"layers", c.layers}, {"hidden", c.hidden}, {"heads", c.heads}, {"ffn", c.ffn},
+          {"max_positions", c.max_positions}, {"dropout", c.dropout},
+          // electricity-lstm (lstm_dropout too)
+          {"customers", c.customers}, {"history", c.history}, {"horizon", c.horizon}};
 }
 
 // The task of a preset: its data, model and loss with the given rule ("" = the preset's) and seed.
@@ -114,16 +123,18 @@ Loaded load_checkpoint(const std::string& path, const std::string& flag, const S
     throw UsageError(fmt::format("{}: bad seed '{}' in its metadata", path, seed_text));
   }
   if (task) {
-    if (task->rule.text != rule || task->seed != seed || config_json(task->model).dump() != cfg_text)
-      throw UsageError(fmt::format("{} and {} were trained on different tasks (rule, seed or model differ)", path,
-                                   opt.model));
+    const std::vector<std::string> diff = model_config_differences(cfg_text, task->model);
+    if (task->rule.text != rule || task->seed != seed || !diff.empty())
+      throw UsageError(fmt::format("{} and {} were trained on different tasks (rule, seed or model differ{}{})", path,
+                                   opt.model, diff.empty() ? "" : ": ", fmt::join(diff, "; ")));
     l.preset.data = data;
     l.preset.rule = rule;
   } else {
     l.task = build_task(l.preset, data, rule, opt.data_root, seed);
-    if (config_json(l.task.model).dump() != cfg_text)
-      throw UsageError(fmt::format("{}: its model ({}) does not match preset {} on {} ({})", path, cfg_text,
-                                   opt.preset, data, config_json(l.task.model).dump()));
+    const std::vector<std::string> diff = model_config_differences(cfg_text, l.task.model);
+    if (!diff.empty())
+      throw UsageError(fmt::format("{}: its model does not match preset {}{} on {}: {}", path, opt.preset,
+                                   l.quick ? " --quick" : "", l.preset.data, fmt::join(diff, "; ")));
     task = &l.task;
   }
   l.model = fresh_model(*task, 0);
@@ -132,6 +143,26 @@ Loaded load_checkpoint(const std::string& path, const std::string& flag, const S
 }
 
 }  // namespace
+
+std::string model_config_text(const ModelConfig& cfg) { return config_json(cfg).dump(); }
+
+std::vector<std::string> model_config_differences(const std::string& saved_text, const ModelConfig& cfg) {
+  const nlohmann::json saved = nlohmann::json::parse(saved_text, nullptr, false);
+  if (!saved.is_object()) return {fmt::format("model_config is not a JSON object: {}", saved_text)};
+  const nlohmann::json now = config_json(cfg);
+  std::vector<std::string> out;
+  for (const auto& [key, value] : now.items()) {
+    // A key the file lacks is not a mismatch: checkpoints written before a field was recorded (the
+    // bert-lite sizes) still load. Their preset and --quick fixed those sizes, and a tensor of the
+    // wrong shape would still fail in load_state_dict.
+    if (saved.contains(key) && saved.at(key) != value)
+      out.push_back(fmt::format("{} {} in the checkpoint, {} now", key, saved.at(key).dump(), value.dump()));
+  }
+  for (const auto& [key, value] : saved.items())
+    if (!now.contains(key))
+      out.push_back(fmt::format("{} {} in the checkpoint, unknown to this dru", key, value.dump()));
+  return out;
+}
 
 void run_train_step(const StepOptions& opt) {
   Preset p = make_preset(opt.preset, opt.quick);

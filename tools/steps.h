@@ -9,8 +9,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dru {
+
+struct ModelConfig;  // models/model.h
 
 struct StepOptions {
   std::string preset;
@@ -44,5 +47,13 @@ struct EvalNumbers {
   double mia_forget = 0;  // fraction of training-forget samples the attack calls "member"
 };
 EvalNumbers run_eval_step(const StepOptions& opt);
+
+// The "model_config" a checkpoint records: JSON of the ModelConfig fields that define a model
+// (architecture and sizes of every model, bert-lite's included, its seed and dropout rates).
+std::string model_config_text(const ModelConfig& cfg);
+// How a checkpoint's model_config differs from cfg, one "field saved-value in the checkpoint,
+// current-value now" per field; empty when they describe the same model. Fields a checkpoint lacks
+// (older files) are not differences.
+std::vector<std::string> model_config_differences(const std::string& saved_text, const ModelConfig& cfg);
 
 }  // namespace dru

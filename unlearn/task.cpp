@@ -15,10 +15,10 @@ Task make_task(DataSet data, const std::string& rule, ModelConfig model, LossKin
   DRU_CHECK(batch > 0, "batch size {} must be positive", batch);
   Task t;
   t.rule = parse_forget_rule(rule, data.label_name);
-  count_forget(data, t.rule);  // throws on an empty forget or retain set
-  t.train = split_forget(data.train, t.rule, split_salt("train"));
-  t.val = split_forget(data.val, t.rule, split_salt("val"));
-  t.test = split_forget(data.test, t.rule, split_salt("test"));
+  ForgetSplits parts = split_forget(data, t.rule);  // throws on an empty forget or retain set
+  t.train = std::move(parts.train);
+  t.val = std::move(parts.val);
+  t.test = std::move(parts.test);
   t.data = std::move(data);
   t.model = std::move(model);
   t.loss = loss;
@@ -114,19 +114,37 @@ template <class F> void for_each_eval_batch(Model& model, const Task& task, cons
   }
 }
 
-// Per-sample values of this rank's batches, in their places of the whole set, then every rank's.
-template <class F> std::vector<double> gather_per_sample(Model& model, const Task& task, const Samples& s, F&& per_batch) {
-  std::vector<double> out;
-  const bool parallel = world().size() > 1;
-  if (parallel) out.assign(size_t(s.size()), 0.0);
+// This rank's predictions of s and the targets of the same rows. The batches' predictions stay where
+// the model runs until all are made, then one concatenation and one copy bring them to the host: on
+// CUDA one wait for the GPU per evaluated set, not one per batch. (A prediction is one value per sample,
+// or H x Q for electricity: a few hundred bytes at most.)
+struct RankRows {
+  Tensor pred, y;     // on the host; undefined when this rank has no batches (more ranks than batches)
+  int64_t first = 0;  // the row of s they start at: a rank's batches are contiguous and in data order
+};
+
+RankRows rank_rows(Model& model, const Task& task, const Samples& s) {
+  std::vector<Tensor> preds, ys;
+  RankRows r;
   for_each_eval_batch(model, task, s, [&](int64_t b, const Batch& batch, const Tensor& pred) {
-    std::vector<double> v = per_batch(batch, pred);
-    if (parallel)
-      std::copy(v.begin(), v.end(), out.begin() + b * task.batch);  // the order is unshuffled: batch b starts at b * batch
-    else
-      out.insert(out.end(), v.begin(), v.end());
+    if (preds.empty()) r.first = b * task.batch;
+    preds.push_back(pred);
+    ys.push_back(batch.y);  // gathered on the host: keeping it costs no copy
   });
-  if (parallel) world().all_reduce(out);  // x + 0 is exact: the gather loses nothing
+  if (preds.empty()) return r;
+  r.pred = concat(preds, 0).to(Device::cpu);
+  r.y = concat(ys, 0);
+  return r;
+}
+
+// The per-sample values of this rank's rows (mine, computed from r) in their places of the whole set,
+// then every rank's: each rank fills its rows of a zero vector and the all-reduce sum copies them
+// exactly (x + 0 is exact).
+std::vector<double> gather_per_sample(const Samples& s, const RankRows& r, std::vector<double> mine) {
+  if (world().size() == 1) return mine;
+  std::vector<double> out(size_t(s.size()), 0.0);
+  std::copy(mine.begin(), mine.end(), out.begin() + r.first);
+  world().all_reduce(out);
   return out;
 }
 
@@ -161,19 +179,18 @@ Tensor evaluate_on_device(Model& model, const Task& task, const Samples& s) {
 }
 
 std::vector<double> predict(Model& model, const Task& task, const Samples& s) {
-  return gather_per_sample(model, task, s, [&](const Batch&, const Tensor& pred) { return point_predictions(task, pred); });
+  const RankRows r = rank_rows(model, task, s);
+  return gather_per_sample(s, r, r.pred.defined() ? point_predictions(task, r.pred) : std::vector<double>{});
 }
 
 std::vector<double> sample_losses(Model& model, const Task& task, const Samples& s) {
-  return gather_per_sample(model, task, s, [&](const Batch& b, const Tensor& pred) {
-    std::vector<double> out;
-    // One loss per sample: the task's loss over that sample's row (batch size 1 in the paper's code),
-    // computed on the host from one copy of the batch's predictions.
-    const Tensor p = pred.to(Device::cpu);
-    const int64_t n = p.size(0);
-    for (int64_t i = 0; i < n; ++i) out.push_back(task_loss(task, p.slice(0, i, i + 1), b.y.slice(0, i, i + 1)).item());
-    return out;
-  });
+  const RankRows r = rank_rows(model, task, s);
+  // One loss per sample: the task's loss over that sample's row (batch size 1 in the paper's code),
+  // computed on the host from the one copy of the predictions.
+  std::vector<double> mine;
+  for (int64_t i = 0; r.pred.defined() && i < r.pred.size(0); ++i)
+    mine.push_back(task_loss(task, r.pred.slice(0, i, i + 1), r.y.slice(0, i, i + 1)).item());
+  return gather_per_sample(s, r, std::move(mine));
 }
 
 std::unique_ptr<Model> fresh_model(const Task& task, uint64_t seed) {

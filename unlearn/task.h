@@ -77,6 +77,7 @@ std::vector<double> point_predictions(const Task& task, const Tensor& pred);
 // rank returns the whole answer: the loss sums are all-reduced, per-sample values are gathered (each
 // rank fills its batches' places of a zero vector; the all-reduce sum then copies them exactly). Every
 // rank's model must be the same, running statistics included (fit ensures it).
+// Each reads results back to the host once per set, not per batch (on CUDA, one wait for the GPU).
 double evaluate(Model& model, const Task& task, const Samples& s);
 // The same mean as a one-element f32 tensor where the model runs, never read by the host: the fit
 // loop's validate_device hook on the GPU (one process only).
