@@ -129,11 +129,11 @@ RankRows rank_rows(Model& model, const Task& task, const Samples& s) {
   for_each_eval_batch(model, task, s, [&](int64_t b, const Batch& batch, const Tensor& pred) {
     if (preds.empty()) r.first = b * task.batch;
     preds.push_back(pred);
-    ys.push_back(batch.y);  // gathered on the host: keeping it costs no copy
+    ys.push_back(batch.y);  // where the data live: the host, or the GPU when the experiment moved them
   });
   if (preds.empty()) return r;
   r.pred = concat(preds, 0).to(Device::cpu);
-  r.y = concat(ys, 0);
+  r.y = concat(ys, 0).to(Device::cpu);  // no copy when the data are on the host
   return r;
 }
 
