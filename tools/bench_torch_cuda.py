@@ -7,10 +7,13 @@ per case, as the bench_* programs do:
   L1 loss: F.l1_loss forward + backward at n = 256 and 2^20, 12 bytes/element
   LSTM: nn.LSTM forward + backward at the STS-B shapes (I = 300 GloVe, hidden 64; batch 256 of T = 10
         words as the preset trains, and N = 32, T = 30)
+  ReduceLROnPlateau: scheduler.step on a validation loss that lives on the GPU, host wall clock (the
+        step reads the metric, so it waits for the GPU; bench_plateau's host-roundtrip row does the same)
 Exits 77 without a CUDA device."""
 import json
 import statistics
 import sys
+import time
 
 import torch
 import torch.nn as nn
@@ -90,6 +93,19 @@ def main():
             out.sum().backward()
 
         row("lstm", "torch-cudnn", N * T * 300, median_ms(step), 0, copy, shape=f"N={N},T={T},I=300,H=64")
+
+    # ReduceLROnPlateau on a metric on the GPU: host wall-clock median (what an epoch's end costs the host).
+    w = torch.nn.Parameter(torch.zeros(1, device="cuda"))
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(torch.optim.SGD([w], lr=0.01), patience=2, cooldown=1,
+                                                       factor=0.5, min_lr=0.002)
+    metric = torch.full((), 0.5, device="cuda")
+    times = []
+    for r in range(RUNS + 1):
+        t0 = time.perf_counter()
+        sched.step(metric)
+        if r:
+            times.append((time.perf_counter() - t0) * 1e3)
+    row("plateau", "torch", 1, statistics.median(times), 0, copy, clock="host")
     return 0
 
 
