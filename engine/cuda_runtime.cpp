@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "engine/cuda/api.h"
 
@@ -41,6 +42,10 @@ struct Context {
   int sms = 0;
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
+  // CUDA graphs replay the workspace pointer they captured: while one lives, an outgrown workspace is
+  // kept here instead of freed, and freed with the last graph.
+  int live_graphs = 0;
+  std::vector<void*> retired;
 
   Context() {
     DRU_CHECK(device_count() > 0, "CUDA: no GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)");
@@ -90,7 +95,14 @@ int sm_count() { return ctx().sms; }
 void* workspace(size_t bytes) {
   Context& c = ctx();
   if (bytes > c.workspace_bytes) {
-    if (c.workspace) DRU_CUDA_CHECK(cudaFreeAsync(c.workspace, c.stream));
+    // Inside a capture the old buffer would be freed at every replay: refuse (the eager warm-up of the
+    // same step sizes the workspace).
+    DRU_CHECK(!capturing(), "capture: the step needs {} bytes of workspace, more than before the capture; run the "
+              "same step eagerly first", bytes);
+    if (c.workspace && c.live_graphs > 0)
+      c.retired.push_back(c.workspace);
+    else if (c.workspace)
+      DRU_CUDA_CHECK(cudaFreeAsync(c.workspace, c.stream));
     size_t b = bytes < (1u << 20) ? (1u << 20) : bytes + bytes / 2;
     DRU_CUDA_CHECK(cudaMallocAsync(&c.workspace, b, c.stream));
     c.workspace_bytes = b;
@@ -179,6 +191,10 @@ Graph::~Graph() {
   if (exec_ && cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_)) != cudaSuccess) cudaGetLastError();
   if (graph_ && cudaGraphDestroy(static_cast<cudaGraph_t>(graph_)) != cudaSuccess) cudaGetLastError();
   if (slots_dev_) free_device(slots_dev_);
+  if (exec_ && --ctx().live_graphs == 0) {  // workspaces outgrown while graphs lived (see workspace())
+    for (void* p : ctx().retired) free_device(p);
+    ctx().retired.clear();
+  }
 }
 
 void Graph::replay() {
@@ -232,6 +248,7 @@ std::unique_ptr<Graph> capture(const std::function<void()>& body) {
   cudaGraphExec_t exec = nullptr;
   DRU_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
   g->exec_ = exec;
+  ++ctx().live_graphs;
   return g;
 }
 

@@ -60,8 +60,11 @@ void increment_i64(int64_t* p);
 // memory); it frees nothing allocated before (keep step-to-step tensors outside, alive); it copies
 // nothing to or from the host and draws no host random numbers (both throw while capturing); every
 // buffer that changes between replays (the batch, the learning rate) is read from device memory,
-// because the graph replays the pointers and values it saw. Warm up the same step eagerly first, so
-// library workspaces and cached plans are at full size before capture.
+// because the graph replays the pointers and values it saw — so everything it reads must stay alive
+// and in place between replays: models keep their size-derived index tensors per size (IndexCache,
+// models/model.h), and an outgrown workspace is kept while any graph lives. Warm up the same step
+// eagerly first, so library workspaces and cached plans are at full size before capture (a capture
+// that would grow the workspace is refused).
 //
 // Counters that a step advances on the host (a random generator's Philox offset, Adam's step count)
 // go through replay_counter(): inside capture, replay_counter(&c, n) returns the device address of a

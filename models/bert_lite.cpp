@@ -46,9 +46,8 @@ BertEmbeddings::BertEmbeddings(const ModelConfig& cfg, Generator& gen, uint64_t 
 }
 
 Tensor BertEmbeddings::forward(const Tensor& ids, const Tensor& segments) {
-  if (!positions_.defined() || positions_.numel() != ids.size(1) || positions_.device() != ids.device())
-    positions_ = Tensor::arange(ids.size(1), DType::i64).to(ids.device());
-  const Tensor& positions = positions_;
+  const int64_t t = ids.size(1);
+  const Tensor& positions = positions_.get({t}, ids.device(), [&] { return Tensor::arange(t, DType::i64); });
   // (N, T, D) + (T, D) broadcast over the batch + (N, T, D)
   Tensor h = word->forward(ids) + position->forward(positions) + segment->forward(segments);
   return dropout->forward(norm->forward(h));

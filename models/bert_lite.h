@@ -51,9 +51,8 @@ class BertEmbeddings : public Module {
   std::shared_ptr<Dropout> dropout;
 
  private:
-  // 0..T-1 on the ids' device, kept between calls: building it anew would copy from the host on
-  // every forward, and such a copy waits for the GPU's queue to drain.
-  Tensor positions_;
+  // 0..T-1 on the ids' device, per T (IndexCache says why).
+  IndexCache positions_;
 };
 
 class BertSelfAttention : public Module {

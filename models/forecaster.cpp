@@ -45,14 +45,14 @@ ModelOutput ElectricityLstm::forward(const ModelInput& in, Mode mode) {
   // The customer's vector joins every step's features: embed each id once, then repeat its row T
   // times with a gather whose index (row i*T + t reads row i) depends only on the sizes, so the ids
   // themselves never travel to the host (on the GPU that would stop the stream every step).
-  if (!repeat_.defined() || repeat_.shape() != Shape{n, steps} || repeat_.device() != x.device()) {
-    std::vector<int64_t> repeat(size_t(n * steps));
+  const Tensor& repeat = repeat_.get({n, steps}, x.device(), [&] {
+    std::vector<int64_t> rows(size_t(n * steps));
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t t = 0; t < steps; ++t) repeat[size_t(i * steps + t)] = i;
-    repeat_ = Tensor::from(repeat, Shape{n, steps}).to(x.device());
-  }
+      for (int64_t t = 0; t < steps; ++t) rows[size_t(i * steps + t)] = i;
+    return Tensor::from(rows, Shape{n * steps});
+  });
   Tensor per_id = customer_embedding->forward(in.x2);  // (N, E)
-  Tensor emb = index_select(per_id, repeat_.reshape(Shape{n * steps})).reshape(Shape{n, steps, per_id.size(1)});
+  Tensor emb = index_select(per_id, repeat).reshape(Shape{n, steps, per_id.size(1)});
 
   ModelOutput out;
   Tensor seq = dropout->forward(lstm->forward(concat({x, emb}, 2)));

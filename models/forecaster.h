@@ -50,9 +50,9 @@ class ElectricityLstm : public Model {
 
  private:
   ModelConfig cfg_;
-  // The gather index that repeats each customer's row T times, kept on the features' device between
-  // calls of the same batch size (a fresh host-to-device copy per forward would wait for the GPU).
-  Tensor repeat_;
+  // The gather index that repeats each customer's row T times, on the features' device, per (N, T)
+  // (IndexCache says why).
+  IndexCache repeat_;
 };
 
 }  // namespace dru

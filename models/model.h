@@ -7,6 +7,7 @@
 // (DESIGN decision 7). Models know no dataset and no unlearning method.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,23 @@ struct ModelInput {
 };
 
 using NamedActivations = std::vector<std::pair<std::string, Tensor>>;
+
+// Index tensors a forward builds from its sizes alone (bert-lite's positions, the forecaster's row
+// repeats), kept for every size and device seen: building one anew would copy it from the host on
+// every call, and a CUDA graph that captured a forward keeps reading the tensor of its size, so no
+// entry may be freed or replaced while the model lives (a smaller last batch adds its own entry).
+class IndexCache {
+ public:
+  // The tensor for key on dev; make() builds it on the host the first time.
+  template <class Make> const Tensor& get(const std::vector<int64_t>& key, Device dev, Make&& make) {
+    Tensor& t = entries_[{key, int(dev)}];
+    if (!t.defined()) t = make().to(dev);
+    return t;
+  }
+
+ private:
+  std::map<std::pair<std::vector<int64_t>, int>, Tensor> entries_;
+};
 
 struct ModelOutput {
   Tensor pred;                   // (N, 1) for the regressors; the forecaster documents its own
