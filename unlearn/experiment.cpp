@@ -139,6 +139,7 @@ void keep_data_on_device(Task& t, bool say) {
     return;
   }
   for (Samples* s : all) *s = s->to(Device::cuda);
+  if (say) std::fprintf(stderr, "dru: the data (%.2f GiB) live on the GPU; batches are gathered there\n", gib);
 }
 
 // ---- stages -------------------------------------------------------------------------------------
@@ -527,7 +528,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
     Task task = make_task(data, p.rule, mc, p.loss, p.batch, seed);
     task.device = opt.device == "cuda" ? Device::cuda : Device::cpu;
     task.graphs = opt.graphs;  // the same results as eager steps: not part of the stage keys
-    if (task.device == Device::cuda) keep_data_on_device(task, opt.progress && root);
+    if (task.device == Device::cuda) keep_data_on_device(task, opt.progress && root && k == 0);
     auto key_of = [&](const std::string& stage, const nlohmann::json& settings, const std::vector<std::string>& inputs) {
       nlohmann::json j{{"stage", stage}, {"base", base}, {"seed", seed}, {"settings", settings}, {"inputs", inputs}};
       if (task.device == Device::cuda) j["device"] = "cuda";  // GPU results differ from the CPU's in rounding
