@@ -59,6 +59,8 @@ def main():
     if not torch.cuda.is_available():
         print("bench_torch_cuda: skipped — torch sees no CUDA device")
         return 77
+    torch.backends.cuda.matmul.allow_tf32 = False  # f32 math, as dru's benches (cuDNN's LSTM would use TF32)
+    torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)
     FLUSH = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
     copy = copy_gbps()
