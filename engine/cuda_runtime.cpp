@@ -46,6 +46,8 @@ struct Context {
   // kept here instead of freed, and freed with the last graph.
   int live_graphs = 0;
   std::vector<void*> retired;
+  static constexpr size_t kCublasWorkspace = size_t(32) << 20;
+  void* cublas_workspace = nullptr;
 
   Context() {
     DRU_CHECK(device_count() > 0, "CUDA: no GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)");
@@ -59,7 +61,12 @@ struct Context {
     uint64_t keep = UINT64_MAX;
     DRU_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
     DRU_CUBLAS_CHECK(cublasCreate(&cublas));
-    DRU_CUBLAS_CHECK(cublasSetStream(cublas, stream));
+    DRU_CUBLAS_CHECK(cublasSetStream(cublas, stream));  // resets the workspace: set ours after it, once
+    // A fixed cuBLAS workspace (32 MiB, NVIDIA's advice for Hopper): without one, cuBLAS allocates its
+    // own inside a CUDA graph's capture and may choose other kernels there than in the eager warm-up,
+    // and replayed steps would no longer match eager ones bit for bit.
+    DRU_CUDA_CHECK(cudaMalloc(&cublas_workspace, kCublasWorkspace));
+    DRU_CUBLAS_CHECK(cublasSetWorkspace(cublas, cublas_workspace, kCublasWorkspace));
 #ifdef DRU_HAVE_CUDNN
     cudnnStatus_t st = cudnnCreate(&cudnn);
     if (st != CUDNN_STATUS_SUCCESS) fail_call("cuDNN", int(st), cudnnGetErrorString(st), "cudnnCreate", __FILE__, __LINE__);
@@ -152,9 +159,17 @@ size_t free_memory() {
   return free_b;
 }
 
+namespace {
+thread_local std::string g_capture_error;  // a failure inside a capture that could not throw (a free)
+}  // namespace
+
 void free_device(void* p) {
   // Errors are ignored: a tensor freed after the runtime shut down (a static at exit) has nothing to free.
-  if (cudaFreeAsync(p, stream()) != cudaSuccess) cudaGetLastError();
+  // Inside a capture (a destructor: it cannot throw) the failure is kept for capture() to report.
+  const cudaError_t e = cudaFreeAsync(p, stream());
+  if (e == cudaSuccess) return;
+  cudaGetLastError();
+  if (capturing() && g_capture_error.empty()) g_capture_error = fmt::format("freeing device memory failed ({})", cudaGetErrorString(e));
 }
 
 void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
@@ -231,22 +246,36 @@ std::unique_ptr<Graph> capture(const std::function<void()>& body) {
   DRU_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
   g_capturing = true;
   g_building = g.get();
+  g_capture_error.clear();
   cudaGraph_t graph = nullptr;
+  // Every way out of a failed capture ends it and clears the runtime's error, so the caller can go on
+  // eagerly (fit does) without a stale error failing its next launch.
+  auto end_capture = [&] {
+    g_capturing = false;
+    g_building = nullptr;
+    const cudaError_t e = cudaStreamEndCapture(s, &graph);
+    cudaGetLastError();
+    return e;
+  };
   try {
     body();
   } catch (...) {
-    g_capturing = false;
-    g_building = nullptr;
-    if (cudaStreamEndCapture(s, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
-    cudaGetLastError();
+    if (end_capture() == cudaSuccess && graph) cudaGraphDestroy(graph);
     throw;
   }
-  g_capturing = false;
-  g_building = nullptr;
-  DRU_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+  const cudaError_t ended = end_capture();
+  if (ended != cudaSuccess || !g_capture_error.empty()) {
+    if (graph) cudaGraphDestroy(graph);
+    DRU_FAIL("capture: the CUDA graph capture failed ({}); a call in the step cannot be captured",
+             g_capture_error.empty() ? cudaGetErrorString(ended) : g_capture_error);
+  }
   g->graph_ = graph;
   cudaGraphExec_t exec = nullptr;
-  DRU_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+  if (made != cudaSuccess) {
+    cudaGetLastError();
+    DRU_FAIL("capture: the captured CUDA graph cannot be instantiated ({})", cudaGetErrorString(made));
+  }
   g->exec_ = exec;
   ++ctx().live_graphs;
   return g;

@@ -208,6 +208,12 @@ void run_choice(Choice<Algo>& ch, cudnnConvolutionDescriptor_t conv, WsFn ws_siz
     void* ws = workspace(ch.ws);
     const cudnnStatus_t s = run(ch.options[ch.at].first, ws, ch.ws);
     if (s == CUDNN_STATUS_SUCCESS) return;
+    // Inside a CUDA graph's capture the failure may be the capture's, not the algorithm's: refuse the
+    // capture rather than give the algorithm up for good (eager runs would then differ).
+    if (capturing())
+      fail_at(__FILE__, __LINE__,
+              fmt::format("conv2d {}: cuDNN error {} ({}) for {} while capturing a CUDA graph", dir, int(s),
+                          cudnnGetErrorString(s), dims_str(d)));
     if (ch.at + 1 >= ch.options.size())
       fail_at(__FILE__, __LINE__,
               fmt::format("conv2d {}: cuDNN error {} ({}) for {}, algorithm {}", dir, int(s), cudnnGetErrorString(s),

@@ -65,7 +65,7 @@ class CudnnLstm {
     DRU_CUDNN_CHECK(cudnnSetRNNDescriptor_v8(rnn_, CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_DOUBLE_BIAS,
                                              CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT, CUDNN_DATA_FLOAT,
                                              CUDNN_DATA_FLOAT, CUDNN_FMA_MATH, int32_t(in), int32_t(d), int32_t(d), 1,
-                                             drop_, 0));
+                                             drop_, CUDNN_RNN_PADDED_IO_ENABLED));  // for the unpacked layout
     const std::vector<int> lens(static_cast<size_t>(n), static_cast<int>(t));
     float pad = 0;
     DRU_CUDNN_CHECK(cudnnCreateRNNDataDescriptor(&x_desc_));
@@ -197,7 +197,12 @@ int main() {
     bench::row("lstm", "v1", n * t * in, ms, 0.0, ",\"shape\":\"" + shape + "\"");
 #ifdef DRU_HAVE_CUDNN
     // The timed runs left x's gradient of one backward (fresh gradients each run): dx to compare.
-    cudnn_row(gpu, g_dev, n, t, in, d, shape);
+    try {
+      cudnn_row(gpu, g_dev, n, t, in, d, shape);
+    } catch (const Error& e) {  // cuDNN refusing its own LSTM skips the baseline, not our rows
+      cudaGetLastError();
+      std::printf("validate cudnn lstm %s: skipped (%s)\n", shape.c_str(), e.what());
+    }
 #endif
   }
   return 0;
