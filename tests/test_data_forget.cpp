@@ -142,6 +142,21 @@ TEST_CASE("forget: malformed rules give one clear error") {
                        doctest::Contains("has no groups"), Error);
 }
 
+TEST_CASE("samples: tensor bytes and a move to a device keep every field") {
+  Samples s = make_samples(10);
+  CHECK(s.tensor_bytes() == 10 * 2 * 4 + 10 * 1 * 4);  // x (10, 2) and y (10, 1) in f32
+  Samples moved = s.to(Device::cpu);                    // the experiment's move, here to the same device
+  CHECK(moved.size() == s.size());
+  CHECK(moved.x.to_vector() == s.x.to_vector());
+  CHECK(moved.y.to_vector() == s.y.to_vector());
+  CHECK_FALSE(moved.x2.defined());
+  CHECK(moved.key == s.key);
+  CHECK(moved.group == s.group);
+  // A batch gathered from the moved samples is the same batch.
+  Tensor idx = Tensor::from(std::vector<int64_t>{7, 2, 9}, Shape{3});
+  CHECK(gather_batch(moved, idx).x.to_vector() == gather_batch(s, idx).x.to_vector());
+}
+
 TEST_CASE("batching: seeded orders cover every sample once per epoch") {
   BatchOrder a(10, 4, true, 3), b(10, 4, true, 3);
   CHECK(a.batches() == 3);
