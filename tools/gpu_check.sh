@@ -67,7 +67,7 @@ step "GPU tests"
 tests_rc=0
 for f in tests/gpu/test_gpu_*.cpp; do
   echo "-- $(basename "$f")" | tee -a "$out/gpu_tests.log"
-  timeout 60 env "$ours" "$build/dru_gpu_tests" --source-file="*$(basename "$f")" 2>&1 | tee -a "$out/gpu_tests.log"
+  timeout 120 env "$ours" "$build/dru_gpu_tests" --source-file="*$(basename "$f")" 2>&1 | tee -a "$out/gpu_tests.log"
   rc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] || { tests_rc=1; echo "-- $(basename "$f"): exit $rc" | tee -a "$out/gpu_tests.log"; }
 done
