@@ -184,8 +184,8 @@ int main(int argc, char** argv) {
   experiment->add_flag("--quick", exp_opt.quick, "Few epochs and small subsets: minutes on a CPU");
   experiment->add_option("--device", exp_opt.device, "cpu or cuda")->capture_default_str();
   experiment->add_flag("--graphs", exp_opt.graphs,
-                       "With --device cuda: replay each full batch's training step from one CUDA graph (same "
-                       "results; Blindspot's unlearning loop stays eager)");
+                       "With --device cuda, one process: replay each full batch's training step from one CUDA "
+                       "graph (same results; Blindspot's unlearning loop stays eager)");
   experiment->add_option("--seeds", exp_opt.seeds, "Run this many seeds and report mean ± sd")
       ->capture_default_str()
       ->check(kPositive);
