@@ -1,5 +1,7 @@
 // test_nn.cpp — modules (names, counts, initialisation ranges, state_dict), the parameter arena,
-// the fit loop (best checkpoint, resume) and the demo MLP reaching a low validation error.
+// the fit loop (best checkpoint, resume, the stage/staged_loss split CUDA graphs use, graphs refused
+// on the CPU), the generator's device draws outside a capture, and the demo MLP reaching a low
+// validation error.
 #include <doctest/doctest.h>
 
 #include <cmath>
