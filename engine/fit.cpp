@@ -259,7 +259,12 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
     res.epochs.push_back(e);
     if (root) log(e);
   }
-  if (graph) res.graph_replays = graph->replays();
+  if (graph) {
+    res.graph_replays = graph->replays();
+    const long long steps = (long long)(res.epochs.size()) * (long long)hooks.batches_per_epoch;
+    if (root) std::fprintf(stderr, "fit: %lld of %lld training steps replayed from a CUDA graph\n",
+                           (long long)res.graph_replays, steps);
+  }
   if (cfg.restore_best && !best.empty()) model.load_state_dict(best);
   model.train(true);
   return res;
