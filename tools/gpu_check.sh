@@ -236,5 +236,9 @@ if os.path.exists(sys.argv[4]):
         if m:
             print(f"| AllCNN step kernels, {m.group(1)} (ncu) | {m.group(2)} |")
 PY
+# The quick experiment with CUDA graphs against the eager one, and how many steps the graphs replayed.
+grep -h "^graphs vs eager" "$out/experiment_graphs.log" 2>/dev/null | sed 's/^/| quick experiment: /; s/$/ | |/' >> "$out/summary.md"
+grep -h "steps replayed from a CUDA graph" "$out/experiment_graphs.log" 2>/dev/null | head -2 |
+  sed 's/^fit: /| quick experiment --graphs, a stage: /; s/$/ | |/' >> "$out/summary.md"
 cat "$out/summary.md"
 exit "$tests_rc"
