@@ -7,24 +7,19 @@
 // and each transpose flag passes through unchanged (a stored row-major matrix already reads as its
 // own transpose, so op(B)^T of it is "no transpose" exactly when op(B) is B).
 //
-// The column sum runs in two passes with a fixed summation order (no atomics): blocks of 32 columns x
-// 8 row lanes sum chunks of rows into a (chunks, cols) buffer, then the same kernel sums the chunks.
-// The chunking depends on the shape only, so results are bit-identical from run to run.
+// The column sum runs in two passes with a fixed summation order (no atomics, column_sums.cuh), so
+// results are bit-identical from run to run.
 #include <algorithm>
 #include <climits>
 
 #include "engine/check.h"
+#include "engine/cuda/column_sums.cuh"
 #include "engine/cuda/common.cuh"
 #include "engine/cuda/matmul.h"
 
 namespace dru::cuda {
 
 namespace {
-
-constexpr int kColTile = 32;         // columns per block (one warp wide: coalesced rows)
-constexpr int kRowLanes = 8;         // row lanes per block
-constexpr int64_t kChunkRows = 128;  // rows per chunk in the first pass
-constexpr int64_t kMaxChunks = 1024;
 
 int as_int(int64_t v, const char* what) {
   DRU_CHECK(v >= 0 && v <= INT_MAX, "gemm: {} = {} does not fit cuBLAS's 32-bit sizes", what, v);
@@ -43,29 +38,12 @@ __global__ void add_row_bias_kernel(float* y, const float* __restrict__ bias, in
   DRU_GRID_LOOP(i, rows * cols) y[i] += bias[i % cols];
 }
 
-// out[chunk][col] = sum of x[r][col] over the rows r of the chunk (blockIdx.y); block (kColTile, kRowLanes).
-__global__ void column_partial_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t rows, int64_t cols,
-                                      int64_t chunk_rows) {
-  __shared__ float part[kRowLanes][kColTile + 1];
-  const int64_t col = int64_t(blockIdx.x) * kColTile + threadIdx.x;
-  const int64_t r0 = int64_t(blockIdx.y) * chunk_rows;
-  const int64_t r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
-  float s = 0.f;
-  if (col < cols)
-    for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) s += x[r * cols + col];
-  part[threadIdx.y][threadIdx.x] = s;
-  __syncthreads();
-  if (threadIdx.y == 0 && col < cols) {
-    for (int k = 1; k < kRowLanes; ++k) s += part[k][threadIdx.x];
-    out[int64_t(blockIdx.y) * cols + col] = s;
-  }
-}
-
-void column_pass(const float* x, float* out, int64_t rows, int64_t cols, int64_t chunks, int64_t chunk_rows) {
-  dim3 grid(unsigned((cols + kColTile - 1) / kColTile), unsigned(chunks));
-  column_partial_kernel<<<grid, dim3(kColTile, kRowLanes), 0, stream()>>>(x, out, rows, cols, chunk_rows);
-  DRU_CUDA_LAUNCHED();
-}
+// The column sum's term: row r's value in column col.
+struct ColumnOf {
+  const float* x;
+  int64_t cols;
+  __device__ void add(float* acc, int64_t r, int64_t col) const { acc[0] += x[r * cols + col]; }
+};
 
 }  // namespace
 
@@ -102,16 +80,7 @@ void add_row_bias(float* y, const float* bias, int64_t rows, int64_t cols) {
 }
 
 void column_sum(const float* x, float* out, int64_t rows, int64_t cols) {
-  if (cols == 0) return;
-  if (rows <= kChunkRows) {  // rows == 0 too: the kernel writes zeros
-    column_pass(x, out, rows, cols, 1, std::max<int64_t>(rows, 1));
-    return;
-  }
-  const int64_t chunks = std::min((rows + kChunkRows - 1) / kChunkRows, kMaxChunks);
-  const int64_t chunk_rows = (rows + chunks - 1) / chunks;
-  float* partial = static_cast<float*>(workspace(size_t(chunks * cols) * sizeof(float)));
-  column_pass(x, partial, rows, cols, chunks, chunk_rows);
-  column_pass(partial, out, chunks, cols, 1, chunks);
+  column_sums<1>(ColumnOf{x, cols}, rows, cols, ColumnOutputs<1>{{out}});
 }
 
 }  // namespace dru::cuda

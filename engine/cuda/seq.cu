@@ -19,6 +19,7 @@
 #include <cmath>
 
 #include "engine/check.h"
+#include "engine/cuda/column_sums.cuh"
 #include "engine/cuda/common.cuh"
 #include "engine/cuda/matmul.h"
 #include "engine/cuda/seq.h"
@@ -173,54 +174,16 @@ __global__ void layernorm_backward_dx_kernel(const float* __restrict__ x, const 
   }
 }
 
-constexpr int kColTile = 32;  // columns per block of the column reductions
-constexpr int kRowLanes = 8;  // row lanes per block
-constexpr int64_t kChunkRows = 128;
-constexpr int64_t kMaxChunks = 1024;
-
-// First pass of dw = sum_rows dy xhat and db = sum_rows dy: per chunk of rows (blockIdx.y), partial
-// sums into pw and pb (chunks, d). Block (kColTile, kRowLanes); the lanes combine in a fixed order.
-__global__ void layernorm_param_partial_kernel(const float* __restrict__ x, const float* __restrict__ mean,
-                                               const float* __restrict__ rstd, const float* __restrict__ dy,
-                                               float* __restrict__ pw, float* __restrict__ pb, int64_t m, int64_t d,
-                                               int64_t chunk_rows) {
-  __shared__ float sw[kRowLanes][kColTile + 1], sb[kRowLanes][kColTile + 1];
-  const int64_t col = int64_t(blockIdx.x) * kColTile + threadIdx.x;
-  const int64_t r0 = int64_t(blockIdx.y) * chunk_rows;
-  const int64_t r1 = r0 + chunk_rows < m ? r0 + chunk_rows : m;
-  float aw = 0.f, ab = 0.f;
-  if (col < d)
-    for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) {
-      const float g = dy[r * d + col];
-      aw += g * (x[r * d + col] - mean[r]) * rstd[r];
-      ab += g;
-    }
-  sw[threadIdx.y][threadIdx.x] = aw;
-  sb[threadIdx.y][threadIdx.x] = ab;
-  __syncthreads();
-  if (threadIdx.y == 0 && col < d) {
-    for (int k = 1; k < kRowLanes; ++k) {
-      aw += sw[k][threadIdx.x];
-      ab += sb[k][threadIdx.x];
-    }
-    pw[int64_t(blockIdx.y) * d + col] = aw;
-    pb[int64_t(blockIdx.y) * d + col] = ab;
+// Layer norm's parameter gradients as column sums (column_sums.cuh): dw = sum_rows dy xhat, db = sum_rows dy.
+struct LayerNormParamTerms {
+  const float *x, *mean, *rstd, *dy;
+  int64_t d;
+  __device__ void add(float* acc, int64_t r, int64_t col) const {
+    const float g = dy[r * d + col];
+    acc[0] += g * (x[r * d + col] - mean[r]) * rstd[r];
+    acc[1] += g;
   }
-}
-
-// Second pass: out[col] = sum over chunks of p[chunk][col], in chunk order; null outputs are skipped.
-__global__ void sum_chunks_kernel(const float* __restrict__ pw, const float* __restrict__ pb, float* __restrict__ dw,
-                                  float* __restrict__ db, int64_t chunks, int64_t d) {
-  DRU_GRID_LOOP(col, d) {
-    float aw = 0.f, ab = 0.f;
-    for (int64_t c = 0; c < chunks; ++c) {
-      aw += pw[c * d + col];
-      ab += pb[c * d + col];
-    }
-    if (dw) dw[col] = aw;
-    if (db) db[col] = ab;
-  }
-}
+};
 
 // ---- LSTM ---------------------------------------------------------------------------------------
 
@@ -458,17 +421,7 @@ void layernorm_backward(const float* x, const float* w, const float* mean, const
     DRU_CUDA_LAUNCHED();
   }
   if (!dw && !db) return;
-  // The chunking depends on m alone, so the summation order (and every bit) repeats from run to run.
-  const int64_t chunks = m == 0 ? 1 : std::min((m + kChunkRows - 1) / kChunkRows, kMaxChunks);
-  const int64_t chunk_rows = m == 0 ? 1 : (m + chunks - 1) / chunks;
-  float* pw = static_cast<float*>(workspace(size_t(2 * chunks * d) * sizeof(float)));
-  float* pb = pw + chunks * d;
-  dim3 grid(unsigned((d + kColTile - 1) / kColTile), unsigned(chunks));
-  layernorm_param_partial_kernel<<<grid, dim3(kColTile, kRowLanes), 0, stream()>>>(x, mean, rstd, dy, pw, pb, m, d,
-                                                                                   chunk_rows);
-  DRU_CUDA_LAUNCHED();
-  sum_chunks_kernel<<<grid_for(d), kThreads, 0, stream()>>>(pw, pb, dw, db, chunks, d);
-  DRU_CUDA_LAUNCHED();
+  column_sums<2>(LayerNormParamTerms{x, mean, rstd, dy, d}, m, d, ColumnOutputs<2>{{dw, db}});
 }
 
 void lstm_layer_forward(const float* x, const float* w_ih, const float* w_hh, const float* b_ih, const float* b_hh,
