@@ -25,6 +25,38 @@ struct Layout {
   }
 };
 
+// The per-sample middle both versions share. From sample i's attention maps pa, pb (S values each) and
+// this thread's partial sums of their squares: the norms, the sample's share of the loss (written to
+// share[i], or the mean itself when the batch has one sample) and qa . gq; then, when want_grad, dL/dp
+// through l2_normalize (clamped: n is the constant eps) times scale written over pa. Every thread of
+// the block calls it; thread t owns positions t, t + blockDim.x, ... (sh: blockDim.x floats).
+__device__ void at_sample_share(float* pa, const float* pb, int64_t S, float ssa, float ssb, float inv_total,
+                                float* sh, int64_t i, double* share, float* loss, bool want_grad, float scale) {
+  const float norm_a = sqrtf(fixed_block_sum(ssa, sh)), norm_b = sqrtf(fixed_block_sum(ssb, sh));
+  const float eps = float(kAtEps);
+  const float na = fmaxf(norm_a, eps), nb = fmaxf(norm_b, eps);
+  float part = 0, dot = 0;
+  for (int64_t s = threadIdx.x; s < S; s += blockDim.x) {
+    const float qa = pa[s] / na, d = qa - pb[s] / nb;
+    part += d * d;
+    dot += qa * (2.0f * d * inv_total);
+  }
+  part = fixed_block_sum(part, sh);
+  dot = fixed_block_sum(dot, sh);
+  if (threadIdx.x == 0) {
+    if (gridDim.x == 1)
+      *loss = float(double(part) * double(inv_total));
+    else
+      share[i] = double(part);
+  }
+  if (!want_grad) return;
+  const bool clamped = norm_a <= eps;
+  for (int64_t s = threadIdx.x; s < S; s += blockDim.x) {
+    const float qa = pa[s] / na, d = qa - pb[s] / nb, gq = 2.0f * d * inv_total;
+    pa[s] = (clamped ? gq / na : (gq - qa * dot) / na) * scale;
+  }
+}
+
 // One block per sample i. pa, pb: scratch (m, S) for the two attention maps (pa is reused for dL/dp);
 // share: (m) per-sample sum of (qa - qb)^2. With one sample the block writes the loss itself.
 __global__ void __launch_bounds__(kAtThreads)
@@ -71,34 +103,12 @@ __global__ void __launch_bounds__(kAtThreads)
     }
     __syncthreads();
   }
-  const float norm_a = sqrtf(fixed_block_sum(ssa, sh)), norm_b = sqrtf(fixed_block_sum(ssb, sh));
-  const float eps = float(kAtEps);
-  const float na = fmaxf(norm_a, eps), nb = fmaxf(norm_b, eps);
-
-  // 2. This sample's share of the loss and qa . gq. Thread t owns positions t, t + blockDim.x, ...:
-  // the same ones it wrote in step 1, and the ones it overwrites with dL/dp below.
-  float part = 0, dot = 0;
-  for (int64_t s = t; s < S; s += blockDim.x) {
-    const float qa = pa[s] / na, d = qa - pb[s] / nb;
-    part += d * d;
-    dot += qa * (2.0f * d * inv_total);
-  }
-  part = fixed_block_sum(part, sh);
-  dot = fixed_block_sum(dot, sh);
-  if (t == 0) {
-    if (gridDim.x == 1)
-      *loss = float(double(part) * double(inv_total));
-    else
-      share[i] = double(part);
-  }
+  // 2. The share of the loss and dL/dp (written over pa): at_sample_share, whose positions per thread
+  // are the ones this thread wrote in step 1.
+  at_sample_share(pa, pb, S, ssa, ssb, inv_total, sh, i, share, loss, grad != nullptr, 1.0f);
   if (!grad) return;  // uniform over the block: no thread is left waiting at a barrier
 
-  // 3. dL/dp through l2_normalize (clamped: n is the constant eps), then dL/da = dL/dp * 2 a / C.
-  const bool clamped = norm_a <= eps;
-  for (int64_t s = t; s < S; s += blockDim.x) {
-    const float qa = pa[s] / na, d = qa - pb[s] / nb, gq = 2.0f * d * inv_total;
-    pa[s] = clamped ? gq / na : (gq - qa * dot) / na;
-  }
+  // 3. dL/da = dL/dp * 2 a / C.
   __syncthreads();  // dL/dp of every position is visible to the whole block
   const float two_over_c = 2.0f / fc;
   float* gi = grad + i * C * S;
@@ -201,32 +211,8 @@ __global__ void __launch_bounds__(kV2Threads)
     ssa += tile_ss[(i * tiles + k) * 2];
     ssb += tile_ss[(i * tiles + k) * 2 + 1];
   }
-  const float norm_a = sqrtf(fixed_block_sum(ssa, sh)), norm_b = sqrtf(fixed_block_sum(ssb, sh));
-  const float eps = float(kAtEps);
-  const float na = fmaxf(norm_a, eps), nb = fmaxf(norm_b, eps);
-  float* pa = pa_all + i * S;
-  const float* pb = pb_all + i * S;
-  float part = 0, dot = 0;
-  for (int64_t s = t; s < S; s += blockDim.x) {
-    const float qa = pa[s] / na, d = qa - pb[s] / nb;
-    part += d * d;
-    dot += qa * (2.0f * d * inv_total);
-  }
-  part = fixed_block_sum(part, sh);
-  dot = fixed_block_sum(dot, sh);
-  if (t == 0) {
-    if (gridDim.x == 1)
-      *loss = float(double(part) * double(inv_total));
-    else
-      share[i] = double(part);
-  }
-  if (!want_grad) return;
-  const bool clamped = norm_a <= eps;
-  const float two_over_c = 2.0f / float(C);
-  for (int64_t s = t; s < S; s += blockDim.x) {
-    const float qa = pa[s] / na, d = qa - pb[s] / nb, gq = 2.0f * d * inv_total;
-    pa[s] = (clamped ? gq / na : (gq - qa * dot) / na) * two_over_c;
-  }
+  at_sample_share(pa_all + i * S, pb_all + i * S, S, ssa, ssb, inv_total, sh, i, share, loss, want_grad,
+                  2.0f / float(C));
 }
 
 // Pass 3. Every element: dL/da[i, c, s] = g[i, s] * a[i, c, s], g from pass 2.
