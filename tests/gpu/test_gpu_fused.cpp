@@ -181,6 +181,27 @@ TEST_CASE("gpu: Adam reads the lr the plateau kernel wrote") {
   expect_close("adam after plateau", dp, p, 1e-6);
 }
 
+namespace {
+
+// An attention-transfer result against the CPU's: the loss (a mean of O(1/S) terms) relative to its
+// own size, and dL/da (O(1 / (m S)) values) relative to its largest magnitude; both printed, tol 1e-4.
+void expect_at_loss(const std::string& n, double got, double want, const Tensor& got_grad, const Tensor& want_grad) {
+  const double rel = std::abs(got - want) / std::max(1e-30, std::abs(want));
+  fmt::print("  {:<48} rel {:9.2e}  tol 1e-04\n", n + " value", rel);
+  CHECK(rel <= 1e-4);
+  std::vector<double> gg = got_grad.to_vector(), gc = want_grad.to_vector();
+  REQUIRE(gg.size() == gc.size());
+  double mag = 0, err = 0;
+  for (size_t i = 0; i < gc.size(); ++i) {
+    mag = std::max(mag, std::abs(gc[i]));
+    err = std::max(err, std::abs(gc[i] - gg[i]));
+  }
+  fmt::print("  {:<48} rel {:9.2e}  tol 1e-04\n", n + " d/da", err / std::max(mag, 1e-30));
+  CHECK(err <= 1e-4 * std::max(mag, 1e-30));
+}
+
+}  // namespace
+
 TEST_CASE("gpu: attention_transfer_loss matches the CPU") {
   // Model layer shapes (AllCNN, ResNet-18 small stem), odd sizes, S > block size, 3-D and 2-D inputs.
   for (const Shape& s : {Shape{64, 192, 8, 8}, Shape{64, 96, 32, 32}, Shape{64, 512, 4, 4}, Shape{5, 7, 3},
@@ -192,20 +213,8 @@ TEST_CASE("gpu: attention_transfer_loss matches the CPU") {
       CHECK(lg.ndim() == 0);
       lc.backward(Tensor::full(Shape{}, scale));
       lg.backward(Tensor::full(Shape{}, scale, DType::f32, Device::cuda));
-      std::string n = fmt::format("attention_transfer_loss {} g={}", s.str(), scale);
-      // The loss is a mean of O(1/S) terms: compare relative to its own size.
-      double rel = std::abs(lg.item() - lc.item()) / std::max(1e-30, std::abs(lc.item()));
-      fmt::print("  {:<48} rel {:9.2e}  tol 1e-04\n", n + " value", rel);
-      CHECK(rel <= 1e-4);
-      // Gradients are O(1 / (m S)): scale the error by their largest magnitude.
-      std::vector<double> gc = ac.grad().to_vector(), gg = ag.grad().to_vector();
-      double mag = 0, err = 0;
-      for (size_t i = 0; i < gc.size(); ++i) {
-        mag = std::max(mag, std::abs(gc[i]));
-        err = std::max(err, std::abs(gc[i] - gg[i]));
-      }
-      fmt::print("  {:<48} rel {:9.2e}  tol 1e-04\n", n + " d/da", err / std::max(mag, 1e-30));
-      CHECK(err <= 1e-4 * std::max(mag, 1e-30));
+      expect_at_loss(fmt::format("attention_transfer_loss {} g={}", s.str(), scale), lg.item(), lc.item(), ag.grad(),
+                     ac.grad());
     }
 }
 
@@ -229,18 +238,7 @@ TEST_CASE("gpu: both attention-transfer kernel versions match the CPU reference"
       cuda::at_loss_fused_version(version, da.data<float>(), db.data<float>(), grad.data<float>(), loss.data<float>(),
                                   k.m, k.C, k.S);
       const double got = loss.item();
-      const std::string n = fmt::format("at_loss v{} ({}, {}, {})", version, k.m, k.C, k.S);
-      const double rel = std::abs(got - want) / std::max(1e-30, std::abs(want));
-      fmt::print("  {:<48} rel {:9.2e}  tol 1e-04\n", n + " value", rel);
-      CHECK(rel <= 1e-4);
-      std::vector<double> gg = grad.to_vector(), gc = want_grad.to_vector();
-      double mag = 0, err = 0;
-      for (size_t i = 0; i < gc.size(); ++i) {
-        mag = std::max(mag, std::abs(gc[i]));
-        err = std::max(err, std::abs(gc[i] - gg[i]));
-      }
-      fmt::print("  {:<48} rel {:9.2e}  tol 1e-04\n", n + " d/da", err / std::max(mag, 1e-30));
-      CHECK(err <= 1e-4 * std::max(mag, 1e-30));
+      expect_at_loss(fmt::format("at_loss v{} ({}, {}, {})", version, k.m, k.C, k.S), got, want, grad, want_grad);
       // Forward only gives the same loss, and a rerun the same bits.
       Tensor again = Tensor::empty(Shape{}, DType::f32, Device::cuda);
       cuda::at_loss_fused_version(version, da.data<float>(), db.data<float>(), nullptr, again.data<float>(), k.m, k.C,
