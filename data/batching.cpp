@@ -29,7 +29,21 @@ Tensor BatchOrder::indices(int64_t b) const {
 
 Batch gather_batch(const Samples& s, const Tensor& index) {
   NoGradGuard ng;
-  auto take = [&](const Tensor& t) { return t.defined() ? index_select(t, index) : Tensor(); };
+  // Samples on a GPU (the experiment moves them there when they fit) take the row numbers uploaded
+  // once for all fields, checked here once: index_select would check and upload a host index per field.
+  Tensor on_device;
+  auto rows_on = [&](Device dev) {
+    if (dev == index.device() || index.device() != Device::cpu) return index;  // index_select says what is wrong
+    if (!on_device.defined()) {
+      DRU_CHECK(index.dtype() == DType::i64 && index.ndim() == 1, "gather_batch: row numbers must be a 1-D i64 tensor");
+      const int64_t* r = index.data<int64_t>();
+      for (int64_t i = 0; i < index.numel(); ++i)
+        DRU_CHECK(r[i] >= 0 && r[i] < s.size(), "gather_batch: row {} is outside the {} samples", r[i], s.size());
+      on_device = index.to(dev);
+    }
+    return on_device;
+  };
+  auto take = [&](const Tensor& t) { return t.defined() ? index_select(t, rows_on(t.device())) : Tensor(); };
   return Batch{take(s.x), take(s.x2), take(s.mask), take(s.y), index};
 }
 
