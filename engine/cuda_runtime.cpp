@@ -220,7 +220,7 @@ void Graph::replay() {
     copy(slots_dev_, Device::cuda, values, Device::cpu, slots_.size() * sizeof(uint64_t));
   }
   DRU_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), stream()));
-  for (const Slot& t : totals_) *t.counter += t.before;
+  for (const Advance& a : advances_) *a.counter += a.per_replay;
 }
 
 const uint64_t* replay_counter(uint64_t* counter, uint64_t advance) {
@@ -228,10 +228,11 @@ const uint64_t* replay_counter(uint64_t* counter, uint64_t advance) {
   Graph& g = *g_building;
   DRU_CHECK(g.slots_.size() < kMaxCounterSlots,
             "capture: more than {} random draws or optimiser steps in one captured step", kMaxCounterSlots);
-  auto total = std::find_if(g.totals_.begin(), g.totals_.end(), [&](const Graph::Slot& t) { return t.counter == counter; });
-  if (total == g.totals_.end()) total = g.totals_.insert(g.totals_.end(), Graph::Slot{counter, 0});
-  g.slots_.push_back(Graph::Slot{counter, total->before});
-  total->before += advance;
+  auto adv = std::find_if(g.advances_.begin(), g.advances_.end(),
+                          [&](const Graph::Advance& a) { return a.counter == counter; });
+  if (adv == g.advances_.end()) adv = g.advances_.insert(g.advances_.end(), Graph::Advance{counter, 0});
+  g.slots_.push_back(Graph::Slot{counter, adv->per_replay});  // the counter's advance so far in this step
+  adv->per_replay += advance;
   return g.slots_dev_ + (g.slots_.size() - 1);
 }
 

@@ -88,11 +88,15 @@ class Graph {
     uint64_t* counter;
     uint64_t before;  // what earlier calls of the capture added to the counter
   };
+  struct Advance {
+    uint64_t* counter;
+    uint64_t per_replay;  // what one replay adds to the counter
+  };
   void* graph_ = nullptr;
   void* exec_ = nullptr;
   std::vector<Slot> slots_;         // one device word each, in slots_dev_
   uint64_t* slots_dev_ = nullptr;   // allocated before the capture began
-  std::vector<Slot> totals_;        // per counter: what one replay adds (in `before`)
+  std::vector<Advance> advances_;   // one per counter
 };
 std::unique_ptr<Graph> capture(const std::function<void()>& body);
 // See Graph. Outside capture: nullptr, and nothing changes (the caller uses the counter's host value).
