@@ -19,23 +19,14 @@
 #include "engine/arena.h"
 #include "engine/nn.h"
 #include "engine/optim.h"
+#include "kernels/common/host_timing.h"
 #include "models/model.h"
 
 using namespace dru;
 
 namespace {
 
-template <class F> double median_ms(int warmup, int reps, F&& f) {
-  for (int i = 0; i < warmup; ++i) f();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+using bench::host_median_ms;
 
 struct ConvNet : Module {
   explicit ConvNet(Generator& g) {
@@ -69,7 +60,7 @@ double stream_bandwidth_gbs(int64_t n) {
   const size_t len = static_cast<size_t>(n);
   std::vector<float> p(len, 1.0f), g(len, 1e-3f), m(len, 0.0f), v(len, 0.0f);
   float *pp = p.data(), *pg = g.data(), *pm = m.data(), *pv = v.data();
-  double ms = median_ms(3, 21, [&] {
+  double ms = host_median_ms(3, 21, [&] {
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; ++i) {
       pm[i] += pg[i];
@@ -91,7 +82,7 @@ double bench_step(int reps) {
   Tensor y = Tensor::empty(Shape{32, 1});
   g.fill_uniform(x, -1, 1);
   g.fill_uniform(y, 0, 100);
-  return median_ms(2, reps, [&] {
+  return host_median_ms(2, reps, [&] {
     adam.zero_grad();
     Tensor loss = l1_loss(net(x), y);
     loss.backward();
@@ -112,7 +103,7 @@ double bench_resnet_step(int reps) {
   ModelInput in = model->example_input(16, g);
   Tensor y = Tensor::empty(Shape{16, 1});
   g.fill_uniform(y, 0, 100);
-  return median_ms(2, reps, [&] {
+  return host_median_ms(2, reps, [&] {
     adam.zero_grad();
     Tensor loss = l1_loss(model->forward(in, Mode::train).pred, y);
     loss.backward();
@@ -125,7 +116,7 @@ double bench_adam(int64_t n, int reps) {
   big.finalize({{"p", Tensor::zeros(Shape{n})}});
   big.grads.fill_(0.01);
   Adam adam(big, AdamConfig{0.001});
-  return median_ms(3, std::max(reps, 20), [&] { adam.step(); });
+  return host_median_ms(3, std::max(reps, 20), [&] { adam.step(); });
 }
 
 }  // namespace

@@ -6,31 +6,17 @@
 //   host-roundtrip  what an engine without the device rule does: copy the metric to the host (a wait for
 //                   the GPU), run the rule, copy the lr back
 // tools/bench_torch_cuda.py times torch's scheduler.step on a CUDA metric (which also waits) the same way.
-#include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <vector>
 
 #include "kernels/common/bench.cuh"
+#include "kernels/common/host_timing.h"
 #include "kernels/plateau/plateau.h"
 #include "kernels/plateau/plateau_cuda.h"
 
 using namespace dru;
 
 namespace {
-
-// Median host milliseconds of `runs` calls of f.
-template <class F> double host_median_ms(F&& f, int runs = 20) {
-  f();
-  std::vector<double> ms;
-  for (int r = 0; r < runs; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
 
 // Epoch metrics: improving, a plateau long enough to reduce twice (with cooldown between), a NaN,
 // then improving again.
@@ -83,7 +69,7 @@ int main() {
   DRU_CUDA_CHECK(cudaMemcpyAsync(metric.p, &one_metric, sizeof one_metric, cudaMemcpyHostToDevice, s));
   auto step = [&] { plateau_step_cuda(state.as<PlateauState>(), cfg, metric.as<float>(), lr.as<float>(), nullptr, s); };
   bench::row("plateau", "v1", 1, bench::median_ms(step), 0, ",\"clock\":\"gpu\"");
-  bench::row("plateau", "v1-queue", 1, host_median_ms(step), 0, ",\"clock\":\"host\"");
+  bench::row("plateau", "v1-queue", 1, bench::host_median_ms(1, 20, step), 0, ",\"clock\":\"host\"");
   PlateauState rule = plateau_init(cfg, lr0);
   auto roundtrip = [&] {
     float m = 0;
@@ -93,7 +79,7 @@ int main() {
     const float next = float(rule.lr);
     DRU_CUDA_CHECK(cudaMemcpyAsync(lr.p, &next, sizeof next, cudaMemcpyHostToDevice, s));
   };
-  bench::row("plateau", "host-roundtrip", 1, host_median_ms(roundtrip), 0, ",\"clock\":\"host\"");
+  bench::row("plateau", "host-roundtrip", 1, bench::host_median_ms(1, 20, roundtrip), 0, ",\"clock\":\"host\"");
   DRU_CUDA_CHECK(cudaStreamSynchronize(s));
   return 0;
 }
