@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "kernels/rng/philox.h"
@@ -12,6 +13,19 @@
 namespace dru {
 
 namespace {
+
+// An ids= line: "KEY", or "SPLIT:KEY" for one split's sample (SPLIT is train, val or test).
+struct IdRef {
+  std::string split, key;
+};
+IdRef id_ref(const std::string& line) {
+  const size_t colon = line.find(':');
+  if (colon != std::string::npos) {
+    const std::string split = line.substr(0, colon);
+    if (split == "train" || split == "val" || split == "test") return {split, line.substr(colon + 1)};
+  }
+  return {"", line};
+}
 
 double parse_number(const std::string& s, const std::string& rule) {
   char* end = nullptr;
@@ -125,7 +139,12 @@ std::vector<bool> forget_mask(const ForgetRule& r, const Samples& s, uint64_t sa
   }
   if (r.kind == K::ids) {
     DRU_CHECK(int64_t(s.key.size()) == n, "forget rule '{}': this data set has no sample ids", r.text);
-    std::set<std::string> names(r.names.begin(), r.names.end());
+    const std::string split = salt == 0 ? "train" : salt == 1 ? "val" : "test";
+    std::set<std::string> names;
+    for (const auto& id : r.names) {
+      const IdRef ref = id_ref(id);
+      if (ref.split.empty() || ref.split == split) names.insert(ref.key);
+    }
     for (int64_t i = 0; i < n; ++i) m[size_t(i)] = names.count(s.key[size_t(i)]) > 0;
     return m;
   }
@@ -166,18 +185,34 @@ ForgetCounts counts_of(const char* split, const std::vector<bool>& m) {
   return c;
 }
 
-// A mistyped id must not vanish silently: every id the rule lists is some split's sample.
-void check_ids_exist(const DataSet& ds, const ForgetRule& rule) {
+// A mistyped id must not vanish silently (every id the rule lists is some split's sample), and an id must
+// name one sample: not a key repeated within a split, and, unqualified, not a key of several splits.
+void check_ids(const DataSet& ds, const ForgetRule& rule) {
   if (rule.kind != ForgetRule::Kind::ids) return;
-  std::set<std::string> keys;
+  std::map<std::string, std::map<std::string, int64_t>> count;  // split -> key -> samples
   for (const char* name : {"train", "val", "test"})
-    for (auto& k : ds.split(name).key) keys.insert(k);
+    for (auto& k : ds.split(name).key) ++count[name][k];
   int64_t missing = 0;
   std::string first;
-  for (auto& id : rule.names)
-    if (!keys.count(id)) {
-      if (missing++ == 0) first = id;
+  for (auto& id : rule.names) {
+    const IdRef ref = id_ref(id);
+    std::vector<std::string> in;  // the splits the id names a sample of
+    for (const char* name : {"train", "val", "test"}) {
+      if (!ref.split.empty() && ref.split != name) continue;
+      auto it = count[name].find(ref.key);
+      if (it == count[name].end()) continue;
+      DRU_CHECK(it->second == 1,
+                "forget rule '{}': id '{}' names {} samples of the {} split; an id must name one sample (this data "
+                "set's keys repeat, so it cannot be forgotten by id)",
+                rule.text, ref.key, it->second, name);
+      in.push_back(name);
     }
+    DRU_CHECK(in.size() <= 1,
+              "forget rule '{}': id '{}' is a sample of the {} and the {} split; write it as {}:{} (or the other "
+              "split's name) to say which",
+              rule.text, ref.key, in[0], in[1], in[0], ref.key);
+    if (in.empty() && missing++ == 0) first = id;
+  }
   DRU_CHECK(missing == 0, "forget rule '{}': {} of the {} listed ids are not in the data set (first: '{}')",
             rule.text, missing, rule.names.size(), first);
 }
@@ -190,7 +225,7 @@ std::vector<std::vector<bool>> checked_masks(const DataSet& ds, const ForgetRule
     masks.push_back(forget_mask(rule, ds.split(name), split_salt(name)));
     counts.push_back(counts_of(name, masks.back()));
   }
-  check_ids_exist(ds, rule);
+  check_ids(ds, rule);
   const ForgetCounts& train = counts[0];
   DRU_CHECK(train.forget > 0, "forget rule '{}' selects no training sample: there is nothing to forget", rule.text);
   DRU_CHECK(train.retain > 0, "forget rule '{}' selects all {} training samples: nothing would be left to learn from",
@@ -210,9 +245,26 @@ std::vector<ForgetCounts> count_forget(const DataSet& ds, const ForgetRule& rule
   return counts;
 }
 
+void check_every_split(const std::vector<ForgetCounts>& counts, const ForgetRule& rule) {
+  for (const ForgetCounts& c : counts) {
+    if (c.split == "train") continue;  // count_forget's checks
+    const char* name = c.split == "val" ? "validation" : "test";
+    DRU_CHECK(c.forget > 0,
+              "forget rule '{}' selects no {} sample ({} in that split): the metrics measure the forget part of the "
+              "validation and test splits too{}",
+              rule.text, name, c.total,
+              rule.kind == ForgetRule::Kind::ids ? "; list some of its samples in the ids file as well (e.g. "
+                                                   "val:KEY, test:KEY)"
+                                                 : "; choose a rule that covers every split");
+    DRU_CHECK(c.retain > 0, "forget rule '{}' selects all {} {} samples: the metrics need retained ones too",
+              rule.text, c.total, name);
+  }
+}
+
 ForgetSplits split_forget(const DataSet& ds, const ForgetRule& rule) {
   std::vector<ForgetCounts> counts;
   const std::vector<std::vector<bool>> m = checked_masks(ds, rule, counts);
+  check_every_split(counts, rule);
   return {split_by_mask(ds.train, m[0]), split_by_mask(ds.val, m[1]), split_by_mask(ds.test, m[2])};
 }
 

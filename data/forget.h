@@ -5,7 +5,11 @@
 //   LABEL=30..70  or  30..70                    an inclusive label range
 //   customer=MT_003,MT_007  (or group=...)      samples of these groups (electricity customers)
 //   random=0.1  or  random=0.1:7                a seeded random fraction of every split (seed 0 default)
-//   ids=FILE                                    the samples whose key is listed in FILE, one per line
+//   ids=FILE                                    the samples whose key is listed in FILE, one per line; a
+//                                               line SPLIT:KEY (train:17) names the sample of one split
+//                                               only. Keys must name one sample: a key repeated within a
+//                                               split, or an unqualified key found in several splits
+//                                               (STS-B's pair indices restart in every file), is refused.
 // The paper's code forgets ages <= 30 (AgeDB) and scores < 2 (STS-B) in train, val and test alike; the
 // val and test forget subsets are only evaluated on. Selection never reorders: forget and retain keep
 // the original sample order.
@@ -49,9 +53,12 @@ struct ForgetCounts {
 // Counts for train, val and test. Throws when the training split's forget or retain set is empty
 // (nothing to unlearn, or nothing left to learn from), naming the rule and the counts.
 std::vector<ForgetCounts> count_forget(const DataSet& ds, const ForgetRule& rule);
+// Throws, naming the split and the rule, when the validation or test split's forget or retain part is
+// empty: the metrics evaluate both parts of both splits (an experiment calls this before any training).
+void check_every_split(const std::vector<ForgetCounts>& counts, const ForgetRule& rule);
 
-// Every split of ds cut by rule, after count_forget's checks (the same errors); each split's mask is
-// computed once for both.
+// Every split of ds cut by rule, after count_forget's and check_every_split's checks (the same errors);
+// each split's mask is computed once for both.
 struct ForgetSplits {
   ForgetSplit train, val, test;
 };

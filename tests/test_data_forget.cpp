@@ -101,7 +101,7 @@ TEST_CASE("forget: counts per split and empty sets are errors") {
   CHECK_THROWS_WITH_AS(count_forget(ds, parse_forget_rule("age>=0", "age")),
                        doctest::Contains("selects all 100 training samples"), Error);
   test::TempDir dir("forget_missing");
-  std::ofstream(dir.file("ids.txt")) << "k3\nnope\n";
+  std::ofstream(dir.file("ids.txt")) << "train:k3\nnope\n";
   CHECK_THROWS_WITH_AS(count_forget(ds, parse_forget_rule("ids=" + dir.file("ids.txt"), "age")),
                        doctest::Contains("1 of the 2 listed ids are not in the data set (first: 'nope')"), Error);
 }
@@ -119,13 +119,49 @@ TEST_CASE("forget: a whole data set splits as its splits do and with count_forge
   }
   // Nothing to forget, nothing to keep, an id not in the data: count_forget's very errors.
   test::TempDir dir("forget_split_missing");
-  std::ofstream(dir.file("ids.txt")) << "k3\nnope\n";
+  std::ofstream(dir.file("ids.txt")) << "train:k3\nnope\n";
   for (const std::string& bad : {std::string("age>1000"), std::string("age>=0"), "ids=" + dir.file("ids.txt")}) {
     const ForgetRule r = parse_forget_rule(bad, "age");
     const std::string error = test::error_of([&] { split_forget(ds, r); });
     CHECK(error != "(no error)");
     CHECK(error == test::error_of([&] { count_forget(ds, r); }));
   }
+}
+
+TEST_CASE("forget: ids name one sample each, SPLIT:KEY picks the split") {
+  DataSet ds = make_dataset();  // keys k0, k1, ... restart in every split, as STS-B's pair indices do
+  test::TempDir dir("forget_ids_unique");
+  // An unqualified key of several splits is ambiguous: refused, with the way to say which.
+  std::ofstream(dir.file("bare.txt")) << "k3\n";
+  CHECK_THROWS_WITH_AS(count_forget(ds, parse_forget_rule("ids=" + dir.file("bare.txt"), "age")),
+                       doctest::Contains("id 'k3' is a sample of the train and the val split; write it as train:k3"),
+                       Error);
+  // Qualified, each line names one split's sample.
+  std::ofstream(dir.file("qualified.txt")) << "train:k3\ntrain:k50\nval:k3\ntest:k29\n";
+  const ForgetRule r = parse_forget_rule("ids=" + dir.file("qualified.txt"), "age");
+  const auto c = count_forget(ds, r);
+  CHECK(c[0].forget == 2);
+  CHECK(c[1].forget == 1);
+  CHECK(c[2].forget == 1);
+  CHECK(split_forget(ds.train, r, split_salt("train")).forget.key == std::vector<std::string>{"k3", "k50"});
+  // A key only one split has needs no qualifier (k50: train only).
+  std::ofstream(dir.file("single.txt")) << "k50\n";
+  CHECK(count_forget(ds, parse_forget_rule("ids=" + dir.file("single.txt"), "age"))[0].forget == 1);
+  // A key repeated within a split cannot name one sample.
+  ds.train.key[7] = "k3";
+  CHECK_THROWS_WITH_AS(count_forget(ds, r), doctest::Contains("id 'k3' names 2 samples of the train split"), Error);
+  // The validation and test parts must have forget and retain samples before an experiment trains.
+  DataSet clean = make_dataset();
+  std::ofstream(dir.file("train_only.txt")) << "train:k3\n";
+  const ForgetRule t = parse_forget_rule("ids=" + dir.file("train_only.txt"), "age");
+  CHECK_NOTHROW(count_forget(clean, t));  // `dru info` still counts it
+  CHECK_THROWS_WITH_AS(check_every_split(count_forget(clean, t), t), doctest::Contains("selects no validation sample"),
+                       Error);
+  CHECK_THROWS_WITH_AS(split_forget(clean, t), doctest::Contains("selects no validation sample"), Error);
+  std::ofstream(dir.file("no_test.txt")) << "train:k3\nval:k3\n";
+  const ForgetRule nt = parse_forget_rule("ids=" + dir.file("no_test.txt"), "age");
+  CHECK_THROWS_WITH_AS(check_every_split(count_forget(clean, nt), nt), doctest::Contains("selects no test sample"),
+                       Error);
 }
 
 TEST_CASE("forget: malformed rules give one clear error") {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "tests/temp_dir.h"
 #include "tests/tiny_experiment.h"
@@ -19,11 +20,17 @@ using dru::test::read_file;
 using dru::test::seconds_since;
 using dru::test::tiny_stsb;
 
+nlohmann::json without_start(nlohmann::json j) {
+  j["provenance"].erase("started");
+  return j;
+}
+
 // results.json without the wall-clock fields, which differ between runs.
 nlohmann::json without_timing(nlohmann::json j) {
   if (j.is_object()) {
     j.erase("seconds");
     j.erase("speedup");
+    j.erase("started");
     for (auto& [k, v] : j.items()) v = without_timing(v);
   } else if (j.is_array()) {
     for (auto& v : j) v = without_timing(v);
@@ -55,70 +62,116 @@ TEST_CASE("npy: header bytes and round trip") {
   CHECK(dru::read_npy(tmp.file("empty.npy")).empty());
 }
 
-TEST_CASE("report: markdown table of a fixed result set") {
+namespace {
+
+dru::ModelMetrics row(const std::string& method, double retain, double forget, double seed_shift) {
+  dru::ModelMetrics m;
+  m.method = method;
+  m.retain_loss = retain + seed_shift;
+  m.forget_loss = forget;
+  m.train_forget_loss = forget + 1;
+  m.w1 = 0.5;
+  m.rel_diff = 0.75;
+  m.mia_forget = 0.25;
+  m.mia_per_class = 100;
+  m.mia_accuracy = 0.6;
+  m.mia_accuracy_lo = 0.55;
+  m.mia_accuracy_hi = 0.65;
+  m.mia_auc = 0.62;
+  m.seconds = 10;
+  m.speedup = 0.5;
+  return m;
+}
+
+dru::ResultSet fixed_results(int seeds) {
   dru::ResultSet r;
   r.preset = "stsb-lstm";
   r.device = "cpu";
   r.rule = "score<2";
   r.loss = "MSE";
   r.quick = true;
-  for (uint64_t seed : {0, 1}) {
+  for (int k = 0; k < seeds; ++k) {
     dru::SeedResult s;
-    s.seed = seed;
-    dru::ModelMetrics o;
-    o.method = "Original";
-    o.retain_loss = 2 + double(seed);
-    o.forget_loss = 1;
-    o.w1 = 0.5;
-    o.rel_diff = 0.75;
-    o.mia_forget = 0.25;
-    o.seconds = 10;
-    o.speedup = 0.5;
-    dru::ModelMetrics b;
-    b.method = "Blindspot";
-    b.retain_loss = 1;
-    b.forget_loss = 6 + 2 * double(seed);
-    b.w1 = 0.125;
-    b.rel_diff = 0.25 * double(seed + 1);
-    b.mia_forget = 0.5;
-    b.has_ain = true;
+    s.seed = uint64_t(k);
+    dru::ModelMetrics o = row("Original", 2, 1, k), g = row("Retrain", 1, 6, 0.5 * k), b = row("Blindspot", 1, 5, k);
+    g.has_ain = b.has_ain = true;
+    g.ain_steps = g.ain_gold_steps = b.ain_gold_steps = 24;
+    g.ain = 1;
+    g.ain_cap = b.ain_cap = 200;
+    b.ain_steps = 12;
     b.ain = 0.5;
-    b.ain_steps = 1;
-    b.ain_gold_steps = 2;
-    b.seconds = 1;
-    b.speedup = 5;
-    s.rows = {o, b};
+    o.mia_accuracy_lo = 0.45;  // the Original's attack cannot tell
+    s.rows = {o, g, b};
+    s.ain_plan = {{"lr", 0.001}, {"target", 2.5}, {"cap", 200}, {"from_ladder", true}, {"tried", {{0.01, 1}, {0.003, 5}, {0.001, 24}}}};
     r.seeds.push_back(s);
   }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("report: markdown table of one seed") {
+  dru::ResultSet r = fixed_results(1);
+  r.sets = {"blindspot.beta=10"};
   const std::string md = dru::render_markdown(r);
-  CHECK(md.rfind("| Method | Retain MSE (test) | Forget MSE (test) | W1 to Retrain (train forget) | Rel. diff. to "
-                 "Retrain (median) | MIA forget | AIN | AIN steps (unlearned / gold) | Time (s) | Speed-up vs Retrain "
-                 "|\n|---|---|---|---|---|---|---|---|---|---|\n",
+  MESSAGE(md);
+  CHECK(md.rfind("| Method | Retain MSE (test) | Forget MSE (test) | Forget MSE (train) | W1 to Retrain (train forget) | "
+                 "Rel. diff. to Retrain (median) | MIA forget | Attack accuracy [95 % CI] | Attack AUC | AIN | AIN steps "
+                 "(model / gold) | Time (s) | Speed-up vs Retrain |\n",
                  0) == 0);
-  CHECK(md.find("| Original | 2.5000 ± 0.7071 | 1.0000 ± 0.0000 | 0.5000 ± 0.0000 | 0.750 ± 0.000 | 0.250 ± 0.000 | – "
-                "| – | 10.0 ± 0.0 | 0.5 ± 0.0x |\n") != std::string::npos);
-  CHECK(md.find("| Blindspot | 1.0000 ± 0.0000 | 7.0000 ± 1.4142 | 0.1250 ± 0.0000 | 0.375 ± 0.177 | 0.500 ± 0.000 | "
-                "0.500 ± 0.000 | 1.0 / 2.0 | 1.0 ± 0.0 | 5.0 ± 0.0x |\n") != std::string::npos);
-  CHECK(md.find("2 seeds (mean ± sd), preset stsb-lstm --quick, forget score<2") != std::string::npos);
-  CHECK(md.find("floor") == std::string::npos);  // no AIN at the floor
+  CHECK(md.find("| Original | 2.0000 | 1.0000 | 2.0000 | 0.5000 | 0.750 | 0.250 (uninformative) | 0.600 [0.450, 0.650] | "
+                "0.620 | – | – | 10.0 | 0.5x |\n") != std::string::npos);
+  CHECK(md.find("| Blindspot | 1.0000 | 5.0000 | 6.0000 | 0.5000 | 0.750 | 0.250 | 0.600 [0.550, 0.650] | 0.620 | 0.500 "
+                "| 12 / 24 | 10.0 | 0.5x |\n") != std::string::npos);
+  CHECK(md.find("(uninformative): the attack's own held-out balanced accuracy") != std::string::npos);
+  CHECK(md.find("Settings changed with --set: blindspot.beta=10.") != std::string::npos);
+  CHECK(md.find("seed 0: lr 0.001 (ladder: 0.01 → 1, 0.003 → 5, 0.001 → 24), target 2.5, cap 200 steps") !=
+        std::string::npos);
+  CHECK(md.find("Paired difference") == std::string::npos);  // one seed: no intervals
+  CHECK(md.find("≤") == std::string::npos);
+  CHECK(md.find("≥") == std::string::npos);
+
+  // Flags: a count of 1 (an upper bound), a count at the cap (a lower bound), a gold count below the minimum.
+  r.seeds[0].rows[2].ain_steps = 1;
+  CHECK(dru::render_markdown(r).find("| ≤0.500 |") != std::string::npos);
+  r.seeds[0].rows[2].ain_steps = 200;
+  CHECK(dru::render_markdown(r).find("| ≥0.500 |") != std::string::npos);
+  r.seeds[0].rows[2].ain_gold_steps = 3;
+  const std::string flagged = dru::render_markdown(r);
+  CHECK(flagged.find("| ≥0.500* |") != std::string::npos);
+  CHECK(flagged.find("\\* the gold model's relearning count") != std::string::npos);
   const std::string csv = dru::render_csv(r);
-  CHECK(csv.find("\n1,Blindspot,1,8,0.125,0.5,0.5,0,0,0.5,1,2,0,0,1,5\n") != std::string::npos);
+  const size_t at = csv.find("\n0,Blindspot,1,5,6,0.5,0.75,0.25,0,0,100,");
+  REQUIRE(at != std::string::npos);
+  // ... the attack's accuracy, interval and AUC at full precision, then ain, steps, gold, cap, lr, flags, planted.
+  CHECK(csv.find(",0.5,200,3,200,0,0,0,,10,0.5\n", at) != std::string::npos);
+}
+
+TEST_CASE("report: several seeds give t-intervals and paired differences to Retrain") {
+  const dru::ResultSet r = fixed_results(3);
+  const std::string md = dru::render_markdown(r);
+  MESSAGE(md);
+  // Retain losses 2, 3, 4 for the Original: mean 3, sd 1, half-width t(2) / sqrt(3) = 2.484.
+  CHECK(md.find("| Original | 3.0000 ± 2.4842 |") != std::string::npos);
+  CHECK(md.find("3 seeds (mean ± half-width of the 95 % Student-t interval)") != std::string::npos);
+  CHECK(md.find("(uninformative in 3/3)") != std::string::npos);
+  // Blindspot − Retrain retain losses per seed: 0, 0.5, 1 -> mean 0.5, sd 0.5, half-width 1.242.
+  CHECK(md.find("Paired difference to Retrain") != std::string::npos);
+  CHECK(md.find("| Blindspot | +0.5000 [-0.7421, +1.7421] | -1.0000 [-1.0000, -1.0000] |") != std::string::npos);
   const nlohmann::json j = dru::to_json(r);
-  CHECK(j["summary"]["Blindspot"]["forget_loss"]["mean"].get<double>() == 7.0);
-  CHECK(j["runs"].size() == 2);
-  // One seed: plain numbers, and the floor footnote when both step counts are 1.
-  r.seeds.resize(1);
-  r.seeds[0].rows[1].ain_floor = true;
-  const std::string one = dru::render_markdown(r);
-  CHECK(one.find("| Blindspot | 1.0000 | 6.0000 | 0.1250 | 0.250 | 0.500 | 0.500* | 1 / 2 | 1.0 | 5.0x |") != std::string::npos);
-  CHECK(one.find("(the floor)") != std::string::npos);
+  CHECK(j["runs"].size() == 3);
+  CHECK(j["summary"]["Original"]["retain_loss"]["mean"].get<double>() == 3.0);
+  CHECK(j["summary"]["Original"]["retain_loss"]["ci95"][0].get<double>() == doctest::Approx(3 - 2.48417).epsilon(1e-4));
+  CHECK(j["summary"]["Blindspot"]["paired_difference_to_retrain"]["retain_loss"]["mean"].get<double>() ==
+        doctest::Approx(0.5));
+  CHECK(j["summary"]["Original"]["attack_uninformative_seeds"].get<int64_t>() == 3);
 }
 
 TEST_CASE("report: mean and sample sd") {
   dru::MeanSd m = dru::mean_sd({1, 2, 3, 4});
   CHECK(m.mean == 2.5);
   CHECK(m.sd == doctest::Approx(1.2909944487));
-  CHECK(dru::format_mean_sd(dru::mean_sd({3}), 2) == "3.00");
+  CHECK(dru::format_mean_ci({3}, 2) == "3.00");
   const std::vector<double> d = dru::density({0.1, 0.1, 0.6, 5.0}, 0, 1, 2);
   CHECK(d[0] == doctest::Approx(1.0));  // 2 of 4 values in a bin of width 0.5
   CHECK(d[1] == doctest::Approx(0.5));
@@ -173,7 +226,9 @@ TEST_CASE("experiment: a second run reuses every stage and writes the same resul
   MESSAGE("first run " << first << " s, cached run " << second << " s");
   CHECK(b.stages_run == 0);
   CHECK(b.stages_cached == 7);
-  CHECK(read_file(tmp.file("results.json")) == json1);
+  // The same numbers, timings included (they are the stages' own); only the run's start time is new.
+  CHECK(without_start(nlohmann::json::parse(read_file(tmp.file("results.json")))) ==
+        without_start(nlohmann::json::parse(json1)));
 
   // A changed method setting reruns that method and the metrics only.
   dru::ExperimentOptions o = tiny_stsb(tmp.str());
@@ -222,4 +277,100 @@ TEST_CASE("experiment: bad options are usage errors") {
   o = tiny_stsb(tmp.str());
   o.device = "tpu";
   CHECK_THROWS_AS(dru::run_experiment(o), dru::UsageError);
+}
+
+TEST_CASE("experiment: --set changes one setting of one stage, and refuses anything else") {
+  dru::Preset p = dru::make_preset("stsb-lstm", true);
+  dru::apply_setting(p, "blindspot.beta=10");
+  dru::apply_setting(p, "original.epochs=3");
+  dru::apply_setting(p, "retrain.lr=0.02");  // the gold model's other name
+  dru::apply_setting(p, "finetune.restore_best=false");
+  dru::apply_setting(p, "blindspot.blindspot_restore_best=0");
+  dru::apply_setting(p, "gaussian-amnesiac.batch=32");
+  dru::apply_setting(p, "planted.epochs=40");
+  CHECK(p.methods["blindspot"].beta == 10);
+  CHECK(p.original.epochs == 3);
+  CHECK(p.gold.lr == 0.02);
+  CHECK_FALSE(p.methods["finetune"].restore_best);
+  CHECK_FALSE(p.methods["blindspot"].blindspot_restore_best);
+  CHECK(p.methods["gaussian-amnesiac"].batch == 32);
+  CHECK(dru::planted_settings(p).epochs == 40);
+  CHECK_FALSE(dru::planted_settings(p).restore_best);  // the audit keeps its last epoch
+  CHECK(p.original.epochs == 3);                        // planted.* leaves the original alone
+  for (const char* bad : {"blindspot.beta", "beta=10", "lunch.epochs=3", "finetune.speed=3", "finetune.epochs=0",
+                          "finetune.epochs=2.5", "finetune.epochs=", "finetune.lr=-1", "finetune.lr=nan",
+                          "finetune.lr=1e400", "blindspot.beta=inf", "finetune.restore_best=maybe",
+                          "original.plateau_factor=1.5"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(dru::apply_setting(p, bad), dru::UsageError);
+  }
+  try {
+    dru::apply_setting(p, "finetune.speed=3");
+  } catch (const dru::UsageError& e) {
+    const std::string what = e.what();
+    CHECK(what.find("unknown setting 'speed'") != std::string::npos);
+    CHECK(what.find("epochs, lr, batch") != std::string::npos);  // the valid keys are listed
+    CHECK(what.find('\n') == std::string::npos);                 // one line
+  }
+}
+
+TEST_CASE("experiment: forget sets must cover every split before any training") {
+  dru::test::TempDir tmp("exp_forget");
+  // An ids= file of training pairs only: the validation and test forget sets would be empty.
+  {
+    std::ofstream ids(tmp.file("train_ids.txt"));
+    for (int i = 0; i < 20; ++i) ids << "train:" << i * 5249 / 300 << "\n";  // the tiny subset's pairs
+  }
+  dru::ExperimentOptions o = tiny_stsb(tmp.file("out1"));
+  o.forget = "ids=" + tmp.file("train_ids.txt");
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH_AS(dru::run_experiment(o), doctest::Contains("selects no validation sample"), dru::UsageError);
+  CHECK(seconds_since(t0) < 20);  // refused after loading the data, before any training
+  CHECK_FALSE(std::filesystem::exists(tmp.file("out1/seed0")));
+  // Validation pairs too, but no test pair: the test forget set would be empty.
+  {
+    std::ofstream ids(tmp.file("train_val_ids.txt"));
+    for (int i = 0; i < 20; ++i) ids << "train:" << i * 5249 / 300 << "\nval:" << i * 1000 / 120 << "\n";
+  }
+  o.forget = "ids=" + tmp.file("train_val_ids.txt");
+  CHECK_THROWS_WITH_AS(dru::run_experiment(o), doctest::Contains("selects no test sample"), dru::UsageError);
+  // Unqualified STS-B indices name a pair of every split: ambiguous.
+  {
+    std::ofstream ids(tmp.file("bare_ids.txt"));
+    ids << "0\n";  // pair 0 of every split
+  }
+  o.forget = "ids=" + tmp.file("bare_ids.txt");
+  CHECK_THROWS_WITH_AS(dru::run_experiment(o), doctest::Contains("write it as train:0"), dru::UsageError);
+}
+
+TEST_CASE("experiment: results.json records provenance and the metrics' own checks") {
+  dru::test::TempDir tmp("exp_prov");
+  dru::ExperimentOptions o = tiny_stsb(tmp.str());
+  o.command_line = "dru experiment stsb-lstm --quick";
+  o.sets = {"finetune.epochs=2"};
+  dru::run_experiment(o);
+  const auto j = nlohmann::json::parse(read_file(tmp.file("results.json")));
+  const auto& pv = j.at("provenance");
+  CHECK(pv.at("command").get<std::string>() == "dru experiment stsb-lstm --quick");
+  CHECK(pv.at("dru_version").get<std::string>() == DRU_VERSION);
+  CHECK_FALSE(pv.at("commit").get<std::string>().empty());
+  CHECK(pv.at("counts").at("train").at("total").get<int64_t>() == 300);
+  CHECK(pv.at("counts").at("train").at("forget").get<int64_t>() + pv.at("counts").at("train").at("retain").get<int64_t>() ==
+        300);
+  CHECK(pv.at("counts").at("test").at("forget").get<int64_t>() > 0);
+  CHECK(j.at("set") == nlohmann::json::array({"finetune.epochs=2"}));
+  CHECK(j.at("settings").at("methods").at("finetune").at("epochs").get<int>() == 2);
+  CHECK(j.at("settings").at("metrics").at("attack").at("members").get<std::string>() == "train");
+  const auto& run = j.at("runs").at(0);
+  CHECK(run.at("ain_plan").at("tried").size() >= 1);
+  for (const auto& m : run.at("methods")) {
+    INFO(m.at("method").get<std::string>());
+    CHECK(m.contains("train_forget_loss"));
+    // Equal classes: 100 members and 100 non-members (the test split holds 120 pairs).
+    CHECK(m.at("attack").at("per_class").get<int64_t>() == 100);
+    CHECK(m.at("attack").at("ci95").at(0).get<double>() <= m.at("attack").at("balanced_accuracy").get<double>());
+  }
+  const std::string md = read_file(tmp.file("results.md"));
+  CHECK(md.find("Forget MSE (train)") != std::string::npos);
+  CHECK(md.find("Settings changed with --set: finetune.epochs=2.") != std::string::npos);
 }

@@ -34,8 +34,9 @@ inline ExperimentOptions tiny_stsb(const std::string& out) {
       s.epochs = 1;
       s.blindspot_epochs = 1;
     }
-    p.mia_samples = 100;
-    p.ain_max_epochs = 1;
+    p.mia.samples = 100;
+    p.ain.cap = 5;  // 5 batches of 64 = one epoch of the 300 pairs
+    p.ain.min_gold_steps = 2;
   };
   return o;
 }

@@ -56,6 +56,30 @@ void apply_input_shape(dru::ModelConfig& cfg, const std::vector<int64_t>& dims) 
   }
 }
 
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+  return out;
+}
+std::string method_names_text() { return joined(dru::method_names()); }
+std::string setting_keys_text() { return joined(dru::setting_keys()); }
+
+// The command line as typed (for results.json), each argument quoted when it needs it.
+std::string command_text(int argc, char** argv) {
+  std::string out;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    const bool plain = !a.empty() && a.find_first_of(" \t'\"<>|&;$*?()") == std::string::npos;
+    if (!plain) {
+      std::string q = "'";
+      for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      a = q + "'";
+    }
+    out += (i ? " " : "") + a;
+  }
+  return out;
+}
+
 int cmd_model_info(dru::ModelConfig cfg, const std::vector<int64_t>& input) {
   apply_input_shape(cfg, input);
   auto model = dru::make_model(cfg);
@@ -204,9 +228,28 @@ int main(int argc, char** argv) {
                          "LD2011_2014.txt; images: a labels csv)");
   experiment->add_flag("--skip-bad", exp_opt.skip_bad,
                        "Image presets: skip undecodable or missing images (they are listed) instead of stopping");
-  experiment->add_option("--ain-lr", exp_opt.ain_lr, "Adam learning rate of the AIN relearning (notebook: 0.01)")
-      ->capture_default_str()
+  experiment->add_option("--ain-lr", exp_opt.ain_lr,
+                         "Adam learning rate of the AIN relearning; default: the largest of 0.01, 0.003, 0.001, ... "
+                         "1e-5 at which the retrained model needs at least 20 steps (the notebook used 0.01)")
       ->check(kPositive);
+  experiment->add_option("--ain-alpha", exp_opt.ain_alpha,
+                         "AIN target: (1 + alpha) x the original's validation forget loss (paper: 0.05)")
+      ->check(CLI::Range(0.0, 10.0));
+  experiment->add_option("--ain-cap", exp_opt.ain_cap,
+                         "Most relearning steps per model (default: 10 epochs of the training set, the paper's)")
+      ->check(CLI::Range(int64_t(1), int64_t(100000000)));
+  experiment->add_option("--attack-members", exp_opt.mia_members,
+                         "The membership attack's members: train (the paper's: the whole training set, forget "
+                         "samples included) or retain")
+      ->check(CLI::IsMember({"train", "retain"}));
+  experiment->add_option("--set", exp_opt.sets,
+                         "STAGE.KEY=VALUE: change one setting of one stage (repeatable). Stages: original, gold "
+                         "(or retrain), " + method_names_text() + "; keys: " + setting_keys_text())
+      ->take_all();
+  experiment->add_option("--audit", exp_opt.audit,
+                         "planted: also train an original where a seeded tenth of the training targets is shifted "
+                         "by +2 sd, unlearn that tenth with every method, and report how much of the shift survives")
+      ->check(CLI::IsMember({"planted"}));
   experiment->add_option("--stop-after", exp_opt.stop_after,
                          "Stop (exit 130, as Ctrl-C) once this stage of the first seed is saved: original, gold, a "
                          "method name or metrics");
@@ -305,6 +348,7 @@ int main(int argc, char** argv) {
     }
     if (*experiment) {
       exp_opt.data_root = dru::shipped_path("data");
+      exp_opt.command_line = command_text(argc, argv);
       dru::install_sigint_handler();
       // Under mpirun, torchrun or srun: one rank of a data-parallel run (engine/comm.h).
       dru::init_distributed(exp_opt.device == "cuda" ? dru::Device::cuda : dru::Device::cpu);

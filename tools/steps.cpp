@@ -211,7 +211,7 @@ EvalNumbers run_eval_step(const StepOptions& opt) {
     const std::vector<double> gpred = predict(*gold->model, l.task, l.task.train.forget);
     e.has_gold = true;
     e.w1 = wasserstein1(pred, gpred);
-    e.mia_forget = membership_attack(*l.model, l.task, l.preset.mia_samples, l.task.seed).forget;
+    e.mia_forget = membership_attack(*l.model, l.task, l.preset.mia, stream_seed(l.task.seed, "attack")).forget;
     std::printf("w1_vs_gold %.6f\nmia_forget %.6f\n", e.w1, e.mia_forget);
   }
   return e;

@@ -1,5 +1,6 @@
-// experiment.cpp — see experiment.h. Settings as JSON, Ctrl-C, the stage cache, the metrics stage and
-// the report; the presets are in presets.cpp and where their data comes from in experiment_data.cpp.
+// experiment.cpp — see experiment.h. Settings as JSON, Ctrl-C, progress, the run over seeds and stages,
+// and the plots. The presets are in presets.cpp, where their data comes from in experiment_data.cpp, the
+// stage cache in stage_cache.cpp and the metrics stage in metrics_stage.cpp.
 #include "unlearn/experiment.h"
 
 #include <fmt/format.h>
@@ -21,6 +22,9 @@
 #include "engine/comm.h"
 #include "engine/cuda_runtime.h"
 #include "unlearn/metrics.h"
+#include "unlearn/metrics_stage.h"
+#include "unlearn/provenance.h"
+#include "unlearn/stage_cache.h"
 
 namespace dru {
 namespace fs = std::filesystem;
@@ -28,12 +32,14 @@ namespace fs = std::filesystem;
 nlohmann::json settings_json(const MethodSettings& s) {
   return {{"epochs", s.epochs},
           {"lr", s.lr},
+          {"batch", s.batch},
           {"plateau_factor", s.plateau.factor},
           {"plateau_patience", s.plateau.patience},
           {"restore_best", s.restore_best},
           {"beta", s.beta},
           {"blindspot_epochs", s.blindspot_epochs},
-          {"blindspot_lr", s.blindspot_lr}};
+          {"blindspot_lr", s.blindspot_lr},
+          {"blindspot_restore_best", s.blindspot_restore_best}};
 }
 
 namespace {
@@ -69,11 +75,13 @@ nlohmann::json data_json(const Preset& p) {
   return j;
 }
 
-nlohmann::json metric_json(const Preset& p, double ain_lr) {
+nlohmann::json metric_json(const Preset& p) {
   // "version" changes whenever the metrics stage computes something new, so older cached results
-  // are recomputed rather than read with the new field missing (2: the relative-difference median).
-  return {{"version", 2},           {"mia_samples", p.mia_samples}, {"ain_alpha", p.ain_alpha},
-          {"ain_max_epochs", p.ain_max_epochs}, {"ain_lr", ain_lr}};
+  // are recomputed rather than read with the new field missing (3: the balanced attack with its own
+  // accuracy, the AIN ladder, the training forget loss, the floored relative difference).
+  return {{"version", 3},
+          {"attack", {{"samples", p.mia.samples}, {"members", mia_members_name(p.mia.members)}, {"folds", p.mia.folds}}},
+          {"ain", {{"lr", p.ain.lr}, {"alpha", p.ain.alpha}, {"cap", p.ain.cap}, {"min_gold_steps", p.ain.min_gold_steps}}}};
 }
 
 }  // namespace
@@ -84,15 +92,6 @@ nlohmann::json preset_json(const Preset& p) {
   j["gold"] = settings_json(p.gold);
   for (const auto& [m, s] : p.methods) j["methods"][m] = settings_json(s);
   return j;
-}
-
-std::string hash_hex(const std::string& text) {
-  uint64_t h = 14695981039346656037ull;  // FNV-1a 64: offset basis and prime
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
 }
 
 // ---- Ctrl-C -------------------------------------------------------------------------------------
@@ -152,49 +151,25 @@ std::string clock_text(double s) {
   return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
 }
 
-const std::map<std::string, std::string>& display_names() {
-  static const std::map<std::string, std::string> m{{"original", "Original"},
-                                                    {"gold", "Retrain"},
-                                                    {"finetune", "Finetune"},
-                                                    {"gradient-ascent", "Gradient ascent"},
-                                                    {"gaussian-amnesiac", "Gaussian amnesiac"},
-                                                    {"blindspot", "Blindspot"}};
-  return m;
-}
-std::string display(const std::string& stage) {
-  auto it = display_names().find(stage);
-  return it == display_names().end() ? stage : it->second;
-}
-
-std::optional<nlohmann::json> read_json(const fs::path& p) {
-  std::ifstream f(p);
-  if (!f) return std::nullopt;
-  try {
-    return nlohmann::json::parse(f);
-  } catch (const std::exception&) {
-    return std::nullopt;  // a damaged stage file is recomputed
-  }
-}
-
-nlohmann::json epochs_json(const FitResult& r) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const auto& e : r.epochs)
-    a.push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"val_loss", e.val_loss}, {"lr", e.lr}});
-  return a;
-}
+// The audit's stages are named "planted-" + a main stage ("planted-gold2": a second, independently seeded
+// gold model of the planted task, the Retrain row's reference).
+const std::string kPlanted = "planted-";
 
 class Runner {
  public:
   Runner(const ExperimentOptions& opt, const Preset& p, ExperimentSummary& sum) : opt_(opt), p_(p), sum_(sum) {
     // Weights for the ETA: roughly epochs over the whole training set.
-    per_seed_weight_ = p.original.epochs + p.gold.epochs + 3.0;
-    for (const auto& [m, s] : p.methods) per_seed_weight_ += s.epochs + (m == "blindspot" ? s.blindspot_epochs : 0);
-    total_stages_ = opt.seeds * int(2 + p.methods.size() + 1);
+    double main = p.original.epochs + p.gold.epochs;
+    for (const auto& [m, s] : p.methods) main += s.epochs + (m == "blindspot" ? s.blindspot_epochs : 0);
+    const bool planted = opt.audit == "planted";
+    per_seed_weight_ = main + 3.0 + (planted ? main + p.gold.epochs : 0);
+    total_stages_ = opt.seeds * int((2 + p.methods.size()) * (planted ? 2 : 1) + (planted ? 1 : 0) + 1);
   }
 
-  double weight(const std::string& stage) const {
+  double weight(const std::string& stage_in) const {
+    std::string stage = stage_in.rfind(kPlanted, 0) == 0 ? stage_in.substr(kPlanted.size()) : stage_in;
     if (stage == "original") return p_.original.epochs;
-    if (stage == "gold") return p_.gold.epochs;
+    if (stage == "gold" || stage == "gold2") return p_.gold.epochs;
     if (stage == "metrics") return 3.0;
     const auto& s = p_.methods.at(stage);
     return s.epochs + (stage == "blindspot" ? s.blindspot_epochs : 0);
@@ -216,7 +191,7 @@ class Runner {
       const double left = per_seed_weight_ * opt_.seeds - done_weight_;
       if (run_weight_ > 0 && left > 0) eta = fmt::format(", ETA ~{}", clock_text(run_seconds_ / run_weight_ * left));
       std::fprintf(stderr, "dru: [%d/%d] seed %llu %s: %s (elapsed %s%s)\n", stage_no_, total_stages_,
-                   static_cast<unsigned long long>(seed), display(stage).c_str(),
+                   static_cast<unsigned long long>(seed), stage_label(stage).c_str(),
                    cached ? "cached" : fmt::format("{:.1f} s", seconds).c_str(), clock_text(since(start_)).c_str(),
                    eta.c_str());
     }
@@ -225,10 +200,19 @@ class Runner {
     if (interrupted)
       throw Interrupted(fmt::format("interrupted after the {} stage of seed {}: finished stages are saved in {}; run "
                                     "the same command again to continue",
-                                    display(stage), seed, sum_.out));
+                                    stage_label(stage), seed, sum_.out));
     if (seed_index == 0 && stage == opt_.stop_after)
       throw Interrupted(fmt::format("stopped after the {} stage of seed {} (--stop-after); finished stages are saved in {}",
-                                    display(stage), seed, sum_.out));
+                                    stage_label(stage), seed, sum_.out));
+  }
+
+  static std::string stage_label(const std::string& stage) {
+    if (stage == "metrics") return "metrics";
+    if (stage.rfind(kPlanted, 0) == 0) {
+      const std::string s = stage.substr(kPlanted.size());
+      return "planted audit: " + (s == "gold2" ? std::string("Retrain (second seed)") : display_name(s));
+    }
+    return display_name(stage);
   }
 
  private:
@@ -240,173 +224,27 @@ class Runner {
   int stage_no_ = 0, total_stages_ = 0;
 };
 
-struct ModelStage {
-  std::string name, key;
-  std::unique_ptr<Model> model;
-  double seconds = 0;
-  nlohmann::json epochs;
-};
-
-// Data parallel: rank 0 reads the output folder and decides; the others follow its answer.
-bool root_says(bool yes) { return world().broadcast(world().is_root() && yes ? 1.0 : 0.0) != 0; }
-
-// Data parallel: rank 0's weights and buffers to every rank (a stage rank 0 read from its folder).
-void broadcast_model(const Model& m) {
-  if (world().size() == 1) return;
-  for (auto& [name, t] : m.state_dict()) {
-    Tensor v = t;  // a view of the model's storage: written in place
-    world().broadcast(v, 0);
-  }
-}
-
-// Loads the finished stage `name` when its key matches; otherwise runs it and saves it. Only rank 0
-// reads and writes the folder.
-ModelStage model_stage(const fs::path& dir, const std::string& name, const std::string& key, const Task& task,
-                       bool fresh, const nlohmann::json& settings, const std::function<MethodResult()>& run,
-                       bool* cached) {
-  ModelStage st;
-  st.name = name;
-  st.key = key;
-  const bool root = world().is_root();
-  const fs::path json_path = dir / (name + ".json"), weights = dir / (name + ".safetensors");
-  if (!fresh) {
-    auto j = root ? read_json(json_path) : std::nullopt;
-    if (root_says(j && j->value("key", "") == key && fs::exists(weights))) {
-      st.model = fresh_model(task, 0);
-      if (root) {
-        st.model->load_state_dict(load_safetensors(weights.string()).tensors);
-        st.seconds = j->at("seconds").get<double>();
-        st.epochs = j->value("epochs", nlohmann::json::array());
-      }
-      broadcast_model(*st.model);
-      *cached = true;
-      return st;
-    }
-  }
-  *cached = false;
-  const auto t0 = Clock::now();
-  MethodResult r = run();
-  st.seconds = r.seconds > 0 ? r.seconds : since(t0);
-  st.model = std::move(r.model);
-  st.epochs = epochs_json(r.fit);
-  if (!root) return st;
-  TensorFile f;
-  f.tensors = st.model->state_dict();
-  f.metadata = {{"stage", name}, {"key", key}};
-  save_safetensors(weights.string(), f);  // weights first: the JSON marks the stage finished
-  nlohmann::json j{{"stage", name}, {"key", key}, {"seconds", st.seconds}, {"settings", settings}, {"epochs", st.epochs}};
-  write_file_atomic(json_path.string(), j.dump(2) + "\n");
-  return st;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
-}
-
-// The point targets of s (y (N, 1) as is; electricity (N, H): the mean over the horizon), the units
-// point_predictions uses.
-std::vector<double> point_targets(const Samples& s) {
-  std::vector<double> y = s.y.to_vector();
-  if (s.y.ndim() < 2 || s.y.size(1) == 1) return y;
-  const int64_t n = s.y.size(0), h = s.y.size(1);
-  std::vector<double> out(size_t(n), 0.0);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t t = 0; t < h; ++t) out[size_t(i)] += y[size_t(i * h + t)] / double(h);
-  return out;
-}
-
-std::string slug(const std::string& stage) { return stage == "gold" ? "retrain" : stage; }
-
-// The metrics stage of one seed: every model against the gold one (PAPER.md §4). Writes metrics.json
-// and predictions/*.npy (training forget set, in sample order) and returns the rows.
-std::vector<ModelMetrics> metrics_stage(const fs::path& dir, const std::string& key, const Task& task, const Preset& p,
-                                        double ain_lr, uint64_t seed, std::vector<ModelStage>& models, bool fresh,
-                                        bool* cached) {
-  const fs::path json_path = dir / "metrics.json";
-  const bool root = world().is_root();
-  if (!fresh) {
-    auto j = root ? read_json(json_path) : std::nullopt;
-    if (root_says(j && j->value("key", "") == key)) {
-      std::vector<ModelMetrics> rows;  // only rank 0's rows are reported
-      if (root)
-        for (const auto& r : j->at("rows")) rows.push_back(metrics_from_json(r));
-      *cached = true;
-      return rows;
-    }
-  }
-  *cached = false;
-  // Every rank computes (the metrics share out their batches); rank 0 writes.
-  auto write_npy_root = [root](const fs::path& path, const std::vector<double>& v) {
-    if (root) write_npy(path.string(), v);
-  };
-  if (root) fs::create_directories(dir / "predictions");
-  Model& original = *models[0].model;
-  Model& gold = *models[1].model;
-  const double gold_seconds = models[1].seconds;
-  const std::vector<double> gold_pred = predict(gold, task, task.train.forget);
-  const std::vector<double> forget_targets = point_targets(task.train.forget);
-  write_npy_root(dir / "predictions" / "targets.npy", forget_targets);
-  // AIN: the target is (1 + alpha) x the original's validation forget loss; the gold model's step count
-  // is measured once (on a copy inside relearn_steps) and shared by every method.
-  const double target = (1 + p.ain_alpha) * evaluate(original, task, task.val.forget);
-  const int64_t gold_steps = relearn_steps(task, gold, target, ain_lr, p.ain_max_epochs);
-  const int64_t cap = relearn_cap(task, p.ain_max_epochs);
-  std::vector<ModelMetrics> rows;
-  for (auto& st : models) {
-    Model& m = *st.model;
-    ModelMetrics r;
-    r.method = display(st.name);
-    r.retain_loss = evaluate(m, task, task.test.retain);
-    r.forget_loss = evaluate(m, task, task.test.forget);
-    const std::vector<double> pred = st.name == "gold" ? gold_pred : predict(m, task, task.train.forget);
-    write_npy_root(dir / "predictions" / (slug(st.name) + ".npy"), pred);
-    r.w1 = wasserstein1(pred, gold_pred);
-    r.rel_diff = median(relative_difference(pred, gold_pred, forget_targets));
-    MiaResult mia = membership_attack(m, task, p.mia_samples, seed);
-    r.mia_forget = mia.forget;
-    r.mia_train = mia.train;
-    r.mia_test = mia.test;
-    if (st.name != "original") {
-      r.has_ain = true;
-      r.ain_gold_steps = gold_steps;
-      r.ain_steps = st.name == "gold" ? gold_steps : relearn_steps(task, m, target, ain_lr, p.ain_max_epochs);
-      r.ain = double(r.ain_steps) / double(gold_steps);
-      r.ain_floor = r.ain_steps == 1 && gold_steps == 1;
-      r.ain_cap = cap;
-    }
-    r.seconds = st.seconds;
-    r.speedup = st.seconds > 0 ? gold_seconds / st.seconds : 0;
-    rows.push_back(r);
-  }
-  if (!root) return rows;
-  nlohmann::json j{{"stage", "metrics"}, {"key", key}, {"rows", nlohmann::json::array()}};
-  for (const auto& r : rows) j["rows"].push_back(metrics_to_json(r));
-  write_file_atomic(json_path.string(), j.dump(2) + "\n");
-  return rows;
-}
-
-// The plots: relative prediction difference density per model (pooled over seeds, PAPER.md §4.5) and
-// the training curves of the original and gold models (first seed).
-void write_plots(const fs::path& out, const Preset& p, const std::vector<uint64_t>& seeds,
-                 const std::vector<std::string>& stages, ExperimentSummary& sum) {
+// The plots: relative prediction difference density per model (pooled over seeds, docs/paper.md §4.5,
+// with the floored denominator of docs/metrics.md) and the training curves of the original and gold
+// models (first seed).
+void write_plots(const fs::path& out, const Preset& p, const ResultSet& rs, const std::vector<std::string>& stages,
+                 ExperimentSummary& sum) {
   const double lo = 0, hi = 2;
   const int bins = 40;
   std::vector<Curve> curves;
   for (const auto& stage : stages) {
     if (stage == "gold") continue;
     std::vector<double> rel;
-    for (uint64_t s : seeds) {
-      const fs::path pd = out / fmt::format("seed{}", s) / "predictions";
+    for (const SeedResult& s : rs.seeds) {
+      const fs::path pd = out / fmt::format("seed{}", s.seed) / "predictions";
       std::vector<double> y = read_npy((pd / "targets.npy").string());
       std::vector<double> g = read_npy((pd / "retrain.npy").string());
-      std::vector<double> m = read_npy((pd / (slug(stage) + ".npy")).string());
-      std::vector<double> r = relative_difference(m, g, y);
+      std::vector<double> m = read_npy((pd / (file_slug(stage) + ".npy")).string());
+      std::vector<double> r = relative_difference(m, g, y, s.rel_floor);
       rel.insert(rel.end(), r.begin(), r.end());
     }
     Curve c;
-    c.label = display(stage);
+    c.label = display_name(stage);
     c.y = density(rel, lo, hi, bins);
     for (int b = 0; b < bins; ++b) c.x.push_back(lo + (b + 0.5) * (hi - lo) / bins);
     curves.push_back(c);
@@ -414,16 +252,16 @@ void write_plots(const fs::path& out, const Preset& p, const std::vector<uint64_
   std::string why;
   if (!plot_curves((out / "relative_difference.png").string(),
                    fmt::format("{}: relative prediction difference from the retrained model (train forget set)", p.name),
-                   "|pred - retrain| / |y|", "density", curves, &why))
+                   "|pred - retrain| / max(|y|, sd of the training targets)", "density", curves, &why))
     sum.plot_notes.push_back("relative_difference.png skipped: " + why);
 
   std::vector<Curve> train;
   for (const char* stage : {"original", "gold"}) {
-    auto j = read_json(out / fmt::format("seed{}", seeds.front()) / (std::string(stage) + ".json"));
+    auto j = read_json(out / fmt::format("seed{}", rs.seeds.front().seed) / (std::string(stage) + ".json"));
     if (!j) continue;
     Curve t, v;
-    t.label = display(stage) + " train";
-    v.label = display(stage) + " validation";
+    t.label = display_name(stage) + " train";
+    v.label = display_name(stage) + " validation";
     for (const auto& e : j->value("epochs", nlohmann::json::array())) {
       t.x.push_back(e.at("epoch").get<double>());
       v.x.push_back(e.at("epoch").get<double>());
@@ -436,7 +274,7 @@ void write_plots(const fs::path& out, const Preset& p, const std::vector<uint64_
     }
   }
   if (!train.empty() && !plot_curves((out / "training_curves.png").string(),
-                                     fmt::format("{}: training curves (seed {})", p.name, seeds.front()), "epoch",
+                                     fmt::format("{}: training curves (seed {})", p.name, rs.seeds.front().seed), "epoch",
                                      std::string(loss_name(p.loss)) + " loss", train, &why))
     sum.plot_notes.push_back("training_curves.png skipped: " + why);
 }
@@ -444,6 +282,104 @@ void write_plots(const fs::path& out, const Preset& p, const std::vector<uint64_
 }  // namespace
 
 // ---- the run ------------------------------------------------------------------------------------
+
+namespace {
+
+// Every command-line override of the preset, checked before any data is read.
+void apply_overrides(Preset& p, const ExperimentOptions& opt) {
+  for (const auto& a : opt.sets) apply_setting(p, a);
+  if (opt.ain_lr >= 0) {
+    if (!std::isfinite(opt.ain_lr) || opt.ain_lr > 10)
+      throw UsageError(fmt::format("--ain-lr {}: give a rate in (0, 10], or 0 to choose from the ladder", opt.ain_lr));
+    p.ain.lr = opt.ain_lr;
+  }
+  if (opt.ain_alpha >= 0) {
+    if (!std::isfinite(opt.ain_alpha) || opt.ain_alpha > 10)
+      throw UsageError(fmt::format("--ain-alpha {}: give a number in [0, 10]", opt.ain_alpha));
+    p.ain.alpha = opt.ain_alpha;
+  }
+  if (opt.ain_cap >= 0) {
+    if (opt.ain_cap < 1) throw UsageError(fmt::format("--ain-cap {}: give at least 1 step", opt.ain_cap));
+    p.ain.cap = opt.ain_cap;
+  }
+  if (!opt.mia_members.empty()) {
+    try {
+      p.mia.members = parse_mia_members(opt.mia_members);
+    } catch (const Error& e) {
+      throw UsageError(e.what());
+    }
+  }
+}
+
+// A hash of everything the loaded data holds (every tensor's bytes, labels, groups, keys), so a stage is
+// never reused after the data changed, whatever path it was read from.
+std::string data_fingerprint(const DataSet& d) {
+  uint64_t h = 14695981039346656037ull;
+  auto bytes = [&h](const void* p, size_t n) {
+    const unsigned char* c = static_cast<const unsigned char*>(p);
+    for (size_t i = 0; i < n; ++i) {
+      h ^= c[i];
+      h *= 1099511628211ull;
+    }
+  };
+  auto text = [&](const std::string& s) { bytes(s.data(), s.size() + 1); };
+  for (const Samples* s : {&d.train, &d.val, &d.test}) {
+    for (const Tensor* t : {&s->x, &s->x2, &s->mask, &s->y}) {
+      if (!t->defined()) {
+        text("-");
+        continue;
+      }
+      const Tensor c = t->device() == Device::cpu ? *t : t->to(Device::cpu);  // storage is contiguous
+      text(c.shape().str());
+      bytes(c.raw(), c.nbytes());
+    }
+    bytes(s->label.data(), s->label.size() * sizeof(double));
+    for (const auto& g : s->group) text(g);
+    for (const auto& k : s->key) text(k);
+  }
+  return fmt::format("{:016x}", h);
+}
+
+// The forget sets a rule selects, as a hash (an ids= file's contents, a random rule's draws).
+std::string forget_fingerprint(const Task& t) {
+  std::string all;
+  for (const ForgetSplit* s : {&t.train, &t.val, &t.test}) {
+    all += std::to_string(s->forget.size()) + ":";
+    for (const auto& k : s->forget.key) all += k + "\n";
+    all += fmt::format("{}\n", fmt::join(s->forget.label, ","));
+  }
+  return hash_hex(all);
+}
+
+void print_plan(const Preset& p, const ExperimentOptions& opt, const std::string& out,
+                const std::vector<ForgetCounts>& counts) {
+  std::fprintf(stderr, "dru: experiment %s%s on %s, %d seed%s, output %s\n", p.name.c_str(), opt.quick ? " --quick" : "",
+               opt.device.c_str(), opt.seeds, opt.seeds == 1 ? "" : "s", out.c_str());
+  if (world().size() > 1)
+    std::fprintf(stderr, "dru: data parallel over %d ranks (%s)\n", world().size(), world().backend().c_str());
+  std::fprintf(stderr, "dru: data %s; forget %s:", p.data.c_str(), p.rule.c_str());
+  for (const auto& c : counts)
+    std::fprintf(stderr, " %s %lld/%lld", c.split.c_str(), static_cast<long long>(c.forget),
+                 static_cast<long long>(c.total));
+  std::fprintf(stderr, "\ndru: model %s, %s loss, batch %lld; epochs: original %d, retrain %d", p.model.c_str(),
+               loss_name(p.loss), static_cast<long long>(p.batch), p.original.epochs, p.gold.epochs);
+  for (const auto& m : method_names()) std::fprintf(stderr, ", %s %d", m.c_str(), p.methods.at(m).epochs);
+  std::fprintf(stderr, "\ndru: attack: members %s, up to %lld per class, %d folds; AIN: %s, alpha %g, cap %s\n",
+               mia_members_name(p.mia.members), static_cast<long long>(p.mia.samples), p.mia.folds,
+               p.ain.lr > 0 ? fmt::format("lr {:g}", p.ain.lr).c_str() : "lr from the ladder (gold >= 20 steps)",
+               p.ain.alpha, p.ain.cap > 0 ? fmt::format("{} steps", p.ain.cap).c_str() : "10 epochs");
+  if (opt.audit == "planted")
+    std::fprintf(stderr, "dru: audit planted: a second original on data with 10%% of the training targets shifted by "
+                         "+2 sd, unlearned by every method\n");
+}
+
+nlohmann::json counts_json(const std::vector<ForgetCounts>& counts) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& c : counts) j[c.split] = {{"total", c.total}, {"forget", c.forget}, {"retain", c.retain}};
+  return j;
+}
+
+}  // namespace
 
 ExperimentSummary run_experiment(const ExperimentOptions& opt) {
   Preset p = make_preset(opt.preset, opt.quick);
@@ -456,13 +392,14 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
   if (opt.graphs && opt.device != "cuda") throw UsageError("--graphs needs --device cuda");
   if (opt.seeds < 1) throw UsageError(fmt::format("--seeds {}: need at least 1", opt.seeds));
   if (opt.resume && opt.fresh) throw UsageError("--resume and --fresh contradict each other: pick one");
+  if (!opt.audit.empty() && opt.audit != "planted")
+    throw UsageError(fmt::format("--audit '{}': the audit available is planted", opt.audit));
   if (!opt.forget.empty()) p.rule = opt.forget;
   if (opt.adjust) opt.adjust(p);
-  const std::vector<std::string> stages = [&] {
-    std::vector<std::string> s{"original", "gold"};
-    for (const auto& m : method_names()) s.push_back(m);
-    return s;
-  }();
+  apply_overrides(p, opt);
+  const bool planted = opt.audit == "planted";
+  std::vector<std::string> stages{"original", "gold"};
+  for (const auto& m : method_names()) stages.push_back(m);
   if (!opt.stop_after.empty() && opt.stop_after != "metrics" &&
       std::find(stages.begin(), stages.end(), opt.stop_after) == stages.end())
     throw UsageError(fmt::format("--stop-after '{}': not a stage (original, gold, {}, metrics)", opt.stop_after,
@@ -477,25 +414,17 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
   ModelConfig cfg;
   Tokenizer tokenizer;
   const DataSet data = load_preset_data(p, opt, cfg, !opt.progress || !root, &tokenizer);
-  // The rule is checked (and the counts shown) before any training.
-  {
-    const std::vector<ForgetCounts> counts = count_forget(data, preset_forget_rule(p, data));
-    if (opt.progress && root) {
-      std::fprintf(stderr, "dru: experiment %s%s on %s, %d seed%s, output %s\n", p.name.c_str(),
-                   opt.quick ? " --quick" : "", opt.device.c_str(), opt.seeds, opt.seeds == 1 ? "" : "s",
-                   sum.out.c_str());
-      if (world().size() > 1)
-        std::fprintf(stderr, "dru: data parallel over %d ranks (%s)\n", world().size(), world().backend().c_str());
-      std::fprintf(stderr, "dru: data %s; forget %s:", p.data.c_str(), p.rule.c_str());
-      for (const auto& c : counts)
-        std::fprintf(stderr, " %s %lld/%lld", c.split.c_str(), static_cast<long long>(c.forget),
-                     static_cast<long long>(c.total));
-      std::fprintf(stderr, "\ndru: model %s, %s loss, batch %lld; epochs: original %d, retrain %d", p.model.c_str(),
-                   loss_name(p.loss), static_cast<long long>(p.batch), p.original.epochs, p.gold.epochs);
-      for (const auto& m : method_names()) std::fprintf(stderr, ", %s %d", m.c_str(), p.methods.at(m).epochs);
-      std::fprintf(stderr, "; AIN lr %g, cap %d epochs\n", opt.ain_lr, p.ain_max_epochs);
-    }
+  // The rule is checked (and the counts shown) before any training: every split must have forget and
+  // retain samples, since the metrics measure both on every split.
+  const ForgetRule rule = preset_forget_rule(p, data);
+  std::vector<ForgetCounts> counts;
+  try {
+    counts = count_forget(data, rule);
+    check_every_split(counts, rule);
+  } catch (const Error& e) {
+    throw UsageError(e.what());  // the rule (a flag) does not fit the data: exit 2, before any training
   }
+  if (opt.progress && root) print_plan(p, opt, sum.out, counts);
   if (root) fs::create_directories(out);
   if (p.model == "bert-lite" && root) tokenizer.save((out / "tokenizer.txt").string());  // for reference; retrained each run
 
@@ -506,21 +435,33 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
   rs.data = p.data;
   rs.loss = loss_name(p.loss);
   rs.quick = opt.quick;
-  rs.ain_lr = opt.ain_lr;
+  rs.sets = opt.sets;
+  rs.audit = opt.audit;
   rs.settings = preset_json(p);
-  rs.settings["metrics"] = metric_json(p, opt.ain_lr);
+  rs.settings["metrics"] = metric_json(p);
+  if (planted) rs.settings["planted"] = settings_json(planted_settings(p));
+  rs.provenance = provenance_json(opt.command_line);
+  rs.provenance["counts"] = counts_json(counts);
   rs.notes.push_back(
-      "Losses on the test split's retain and forget parts; W1 and the relative difference on the training forget "
-      "set; MIA = fraction of training-forget samples a loss-based RBF SVM calls \"member\" (weak on regression "
-      "losses, PAPER.md §6.21); AIN = relearning steps of the model over the gold model's to reach 1.05 x the "
-      "original's validation forget loss (on copies); time = the stage's wall clock.");
+      "Losses: the test split's retain and forget parts, and the training forget set (what the model was asked to "
+      "forget). W1 and the relative difference (|pred − retrain| / max(|y|, sd of the training targets)) on the "
+      "training forget set. MIA = fraction of training-forget samples a loss-based RBF SVM, fitted on equal numbers "
+      "of members and non-members, calls \"member\"; the attack's accuracy and AUC are its own, on held-out folds "
+      "of its members and non-members. AIN = relearning steps of the model over the gold model's to get back to "
+      "(1 + alpha) x the original's validation forget loss (on copies). Time = the stage's wall clock. "
+      "docs/metrics.md explains each.");
+  if (planted)
+    rs.notes.push_back(
+        "Planted shift kept (--audit planted): a second original trained where a seeded tenth of the training "
+        "targets is raised by 2 standard deviations, unlearned (that tenth is the forget set) by each method; the "
+        "column is the mean over those samples of (prediction − the planted task's gold prediction) / shift: 1 = "
+        "the whole shift survives, 0 = as if never seen. Retrain's row is a second gold model of another seed.");
 
   Runner runner(opt, p, sum);
-  const nlohmann::json base = data_json(p);
-  std::vector<uint64_t> seeds;
+  nlohmann::json base = data_json(p);
+  base["data_fingerprint"] = data_fingerprint(data);
   for (int k = 0; k < opt.seeds; ++k) {
     const uint64_t seed = opt.first_seed + uint64_t(k);
-    seeds.push_back(seed);
     const fs::path dir = out / fmt::format("seed{}", seed);
     if (root) fs::create_directories(dir);
     ModelConfig mc = cfg;
@@ -528,9 +469,16 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
     Task task = make_task(data, p.rule, mc, p.loss, p.batch, seed);
     task.device = opt.device == "cuda" ? Device::cuda : Device::cpu;
     task.graphs = opt.graphs;  // the same results as eager steps: not part of the stage keys
+    const std::string forget_hash = forget_fingerprint(task);
+    std::optional<PlantedTask> pt;
+    if (planted) {
+      pt = make_planted_task(task, 0.1, 2.0, stream_seed(seed, "planted"));
+      if (task.device == Device::cuda) keep_data_on_device(pt->task, false);
+    }
     if (task.device == Device::cuda) keep_data_on_device(task, opt.progress && root && k == 0);
     auto key_of = [&](const std::string& stage, const nlohmann::json& settings, const std::vector<std::string>& inputs) {
-      nlohmann::json j{{"stage", stage}, {"base", base}, {"seed", seed}, {"settings", settings}, {"inputs", inputs}};
+      nlohmann::json j{{"stage", stage},       {"base", base},     {"seed", seed},
+                       {"settings", settings}, {"inputs", inputs}, {"forget", forget_hash}};
       if (task.device == Device::cuda) j["device"] = "cuda";  // GPU results differ from the CPU's in rounding
       return hash_hex(j.dump());
     };
@@ -543,43 +491,71 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
       }
       return s;
     };
-    std::vector<ModelStage> models;
-    bool cached = false;
-    {
-      const std::string key = key_of("original", settings_json(p.original), {});
-      const auto s = with_ckpt(p.original, "original", key);
-      models.push_back(model_stage(dir, "original", key, task, opt.fresh,
-                                   settings_json(p.original), [&] { return train_original(task, s); }, &cached));
-      runner.done("original", seed, k, cached, models.back().seconds);
-    }
-    {
-      const std::string key = key_of("gold", settings_json(p.gold), {});
-      const auto s = with_ckpt(p.gold, "gold", key);
-      models.push_back(model_stage(dir, "gold", key, task, opt.fresh,
-                                   settings_json(p.gold), [&] { return retrain(task, s); }, &cached));
-      runner.done("gold", seed, k, cached, models.back().seconds);
-    }
-    for (const auto& m : method_names()) {
-      MethodSettings s = p.methods.at(m);
-      s.quiet = true;
-      const Model& original = *models[0].model;
-      models.push_back(model_stage(dir, m, key_of(m, settings_json(s), {models[0].key}), task, opt.fresh,
-                                   settings_json(s), [&] { return unlearn(m, task, original, s); }, &cached));
-      runner.done(m, seed, k, cached, models.back().seconds);
-    }
+    // Runs (or loads) the original, the gold model and every method of task t under stage names prefix + ...
+    auto run_stages = [&](const Task& t, const std::string& prefix, const MethodSettings& original_settings,
+                          const MethodSettings& gold_settings, std::vector<ModelStage>& models) {
+      bool cached = false;
+      {
+        const std::string name = prefix + "original", key = key_of(name, settings_json(original_settings), {});
+        const auto s = with_ckpt(original_settings, name, key);
+        models.push_back(model_stage(dir, name, key, t, opt.fresh, settings_json(original_settings),
+                                     [&] { return train_original(t, s); }, &cached));
+        runner.done(name, seed, k, cached, models.back().seconds);
+      }
+      {
+        const std::string name = prefix + "gold", key = key_of(name, settings_json(gold_settings), {});
+        const auto s = with_ckpt(gold_settings, name, key);
+        models.push_back(model_stage(dir, name, key, t, opt.fresh, settings_json(gold_settings),
+                                     [&] { return retrain(t, s); }, &cached));
+        runner.done(name, seed, k, cached, models.back().seconds);
+      }
+      for (const auto& m : method_names()) {
+        MethodSettings s = p.methods.at(m);
+        s.quiet = true;
+        const Model& original = *models[0].model;
+        const std::string name = prefix + m;
+        models.push_back(model_stage(dir, name, key_of(name, settings_json(s), {models[0].key}), t, opt.fresh,
+                                     settings_json(s), [&] { return unlearn(m, t, original, s); }, &cached));
+        runner.done(name, seed, k, cached, models.back().seconds);
+      }
+    };
+    std::vector<ModelStage> models, planted_models;
+    run_stages(task, "", p.original, p.gold, models);
     std::vector<std::string> keys;
     for (const auto& st : models) keys.push_back(st.key);
+    PlantedModels pm;
+    if (planted) {
+      const MethodSettings ps = planted_settings(p);
+      run_stages(pt->task, kPlanted, ps, ps, planted_models);
+      // The Retrain row's reference: the planted task's gold model again, from another seed.
+      Task other = pt->task;
+      other.seed = stream_seed(seed, "planted-gold2");
+      const std::string name = kPlanted + "gold2", key = key_of(name, settings_json(ps), {});
+      bool cached = false;
+      const auto s = with_ckpt(ps, name, key);
+      planted_models.push_back(model_stage(dir, name, key, other, opt.fresh, settings_json(ps),
+                                           [&] { return retrain(other, s); }, &cached));
+      runner.done(name, seed, k, cached, planted_models.back().seconds);
+      pm.task = &pt->task;
+      pm.shift = pt->shift;
+      pm.gold = planted_models[1].model.get();
+      pm.rows.push_back(planted_models[0].model.get());      // Original
+      pm.rows.push_back(planted_models.back().model.get());  // Retrain: the second gold model
+      for (size_t i = 2; i < planted_models.size() - 1; ++i) pm.rows.push_back(planted_models[i].model.get());
+      for (const auto& st : planted_models) keys.push_back(st.key);
+    }
     const auto t0 = Clock::now();
-    SeedResult sr;
-    sr.seed = seed;
-    sr.rows = metrics_stage(dir, key_of("metrics", metric_json(p, opt.ain_lr), keys), task, p, opt.ain_lr, seed,
-                            models, opt.fresh, &cached);
+    bool cached = false;
+    nlohmann::json metric_settings = metric_json(p);
+    metric_settings["planted"] = planted;
+    SeedResult sr = metrics_stage(dir, key_of("metrics", metric_settings, keys), task, p, seed, models,
+                                  planted ? &pm : nullptr, opt.fresh, &cached);
     rs.seeds.push_back(std::move(sr));
     runner.done("metrics", seed, k, cached, since(t0));
   }
   if (root) {
     write_results(out.string(), rs);
-    write_plots(out, p, seeds, stages, sum);
+    write_plots(out, p, rs, stages, sum);
   }
   return sum;
 }

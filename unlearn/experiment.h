@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "unlearn/methods.h"
+#include "unlearn/metrics.h"
 #include "unlearn/report.h"
 
 namespace dru {
@@ -62,10 +63,13 @@ struct Preset {
   // Stage settings.
   MethodSettings original, gold;
   std::map<std::string, MethodSettings> methods;  // by method_names()
+  // The planted audit's original and gold models train as the original does but keep their last epoch
+  // (a held-out validation loss cannot reward carrying a per-sample planted shift, so the best-validation
+  // epoch would hide the signal the audit plants); `--set planted.KEY=VALUE` changes them alone.
+  std::vector<std::string> planted_sets;
   // Metric settings.
-  int64_t mia_samples = 2000;
-  double ain_alpha = 0.05;
-  int ain_max_epochs = 10;
+  MiaSettings mia;
+  AinSettings ain;
 };
 
 std::vector<std::string> preset_names();
@@ -77,6 +81,14 @@ Preset make_preset(const std::string& name, bool quick);
 // The resolved settings as JSON (what results.json records and what stage keys hash).
 nlohmann::json preset_json(const Preset& p);
 nlohmann::json settings_json(const MethodSettings& s);
+
+// `--set STAGE.KEY=VALUE`: STAGE is original, gold (or retrain), a method name, or planted (the planted
+// audit's training stages); KEY one of setting_keys(). Throws UsageError (one line naming the valid
+// stages, keys or values) on anything else.
+void apply_setting(Preset& p, const std::string& assignment);
+// The planted audit's training settings: the original's, last epoch kept, then p.planted_sets.
+MethodSettings planted_settings(const Preset& p);
+std::vector<std::string> setting_keys();
 
 // A usage error (bad preset, flag combination): dru exits 2. Runtime failures are dru::Error (exit 1).
 struct UsageError : std::runtime_error {
@@ -99,7 +111,14 @@ struct ExperimentOptions {
   bool fresh = false;
   std::string forget;          // "": the preset's rule
   std::string data;            // "": the preset's default
-  double ain_lr = 0.01;        // the notebook's
+  // Metric overrides; unset (negative) keeps the preset's.
+  double ain_lr = -1;          // 0: choose from the ladder (the default); > 0: this rate
+  double ain_alpha = -1;
+  int64_t ain_cap = -1;        // steps
+  std::string mia_members;     // "": the preset's (train); "train" or "retain"
+  std::vector<std::string> sets;  // --set STAGE.KEY=VALUE, applied in order after --quick
+  std::string audit;           // "": none; "planted": the planted-shift audit
+  std::string command_line;    // what results.json records as the command
   bool skip_bad = false;       // images: skip (and list) undecodable files instead of stopping
   std::string data_root;       // the shipped data folder (<repo>/data); the CLI finds it
   std::string stop_after;      // stop (as Ctrl-C would) once this stage of the first seed is saved

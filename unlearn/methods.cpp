@@ -3,13 +3,16 @@
 //   original / retrain / finetune   task_loss(M(x), y)                on all / retain / retain samples
 //   gradient ascent                 -task_loss(M(x), y)               on forget samples
 //   Gaussian amnesiac               task_loss(M(x), y~)               on all samples, forget y ~ N(mu, sd)
-//   Blindspot                       c * L_f + (1 - c) * L_r           on all samples (PAPER.md §3.5)
+//   Blindspot                       c * L_f + (1 - c) * L_r           on all samples (docs/paper.md §3.5)
 #include "unlearn/methods.h"
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "engine/ops.h"
 #include "engine/comm.h"
@@ -47,6 +50,7 @@ struct FitJob {
   const Samples* train = nullptr;
   const Samples* val = nullptr;
   uint64_t order_seed = 0;     // the shuffled batch order's seed
+  int64_t batch = 0;           // 0: the task's
   int epochs = 1;
   double lr = 0.001;
   bool restore_best = false;
@@ -59,7 +63,7 @@ FitResult run_fit(Model& model, const Task& task, const MethodSettings& s, const
   DRU_CHECK(job.train->size() > 0, "{}: the training set is empty", job.label);
   ParamArena arena;
   arena.finalize(model.parameters());
-  BatchOrder order(job.train->size(), task.batch, true, job.order_seed);
+  BatchOrder order(job.train->size(), job.batch > 0 ? job.batch : task.batch, true, job.order_seed);
   int current_epoch = 1;
   FitHooks hooks;
   hooks.batches_per_epoch = order.batches();
@@ -117,6 +121,7 @@ FitJob job_from(const std::string& label, const MethodSettings& s, const Samples
   j.val = &val;
   j.order_seed = order_seed;
   j.epochs = s.epochs;
+  j.batch = s.batch;
   j.lr = s.lr;
   j.restore_best = s.restore_best;
   j.checkpoint_dir = s.checkpoint_dir;
@@ -162,26 +167,6 @@ Combined combined_training_set(const Task& task) {
 
 // ---- Gaussian amnesiac (Algorithm 2) --------------------------------------------------------------
 
-// Forget targets replaced once by draws from N(mean, sd) of every training target value (ddof = 1).
-Samples amnesiac_training_set(const Task& task) {
-  std::vector<double> f = task.train.forget.y.to_vector(), r = task.train.retain.y.to_vector();
-  const double n = double(f.size() + r.size());
-  DRU_CHECK(n >= 2, "gaussian-amnesiac: at least two training targets are needed for a standard deviation");
-  double mean = 0;
-  for (double v : f) mean += v / n;
-  for (double v : r) mean += v / n;
-  double ss = 0;
-  for (double v : f) ss += (v - mean) * (v - mean);
-  for (double v : r) ss += (v - mean) * (v - mean);
-  const double sd = std::sqrt(ss / (n - 1));
-  Generator gen(task.seed + 7);
-  for (double& v : f) v = gen.normal(mean, sd);
-  Samples forget = task.train.forget;
-  const Tensor& y = task.train.forget.y;
-  forget.y = Tensor::from(f, y.shape(), y.dtype()).to(y.device());
-  return concat_samples(task.train.retain, forget);
-}
-
 // ---- Blindspot (Algorithm 1) ----------------------------------------------------------------------
 
 Tensor rows_of(const Tensor& t, const Tensor& idx) { return t.defined() ? index_select(t, idx) : Tensor(); }
@@ -196,40 +181,7 @@ Tensor output_distance(const Task& task, const Tensor& pred, const Tensor& targe
 // Not device_only: which rows are forget rows is read on the host, per batch.
 BatchLoss blindspot_loss(const Task& task, const MethodSettings& s, Model& blindspot, int64_t retain_count) {
   auto compute = [&task, &s, &blindspot, retain_count](Model& model, const Batch& batch, const ModelInput& in) {
-    std::vector<double> index = batch.index.to_vector();
-    std::vector<int64_t> fr, rr;  // batch rows of forget and retain samples
-    for (size_t i = 0; i < index.size(); ++i) (int64_t(index[i]) >= retain_count ? fr : rr).push_back(int64_t(i));
-    const double c = double(fr.size()) / double(index.size());
-    ModelOutput out = model.forward(in, Mode::train);  // once on the whole batch; rows selected below
-    Tensor loss;
-    if (!rr.empty()) {
-      Tensor ri = Tensor::from(rr, Shape{int64_t(rr.size())}).to(out.pred.device());
-      Tensor lr = task_loss(task, index_select(out.pred, ri), index_select(batch.y.to(out.pred.device()), ri));
-      loss = mul(lr, 1 - c);
-    }
-    if (!fr.empty()) {
-      Tensor fi = Tensor::from(fr, Shape{int64_t(fr.size())}).to(out.pred.device());
-      ModelOutput frozen;
-      {
-        NoGradGuard ng;
-        ModelInput fin{rows_of(in.x, fi), rows_of(in.x2, fi), rows_of(in.mask, fi)};
-        frozen = blindspot.forward(fin, Mode::eval);
-      }
-      DRU_CHECK(frozen.activations.size() == out.activations.size(),
-                "blindspot: the models return {} and {} activations", out.activations.size(),
-                frozen.activations.size());
-      Tensor lf = output_distance(task, index_select(out.pred, fi), frozen.pred.detach());
-      if (!out.activations.empty()) {
-        Tensor at;
-        for (size_t j = 0; j < out.activations.size(); ++j) {
-          Tensor d = attention_transfer(index_select(out.activations[j].second, fi), frozen.activations[j].second);
-          at = at.defined() ? add(at, d) : d;
-        }
-        lf = add(lf, mul(at, s.beta));
-      }
-      loss = loss.defined() ? add(loss, mul(lf, c)) : mul(lf, c);
-    }
-    return loss;
+    return blindspot_batch_loss(task, s.beta, model, blindspot, batch, in, retain_count);
   };
   return {compute, false};
 }
@@ -239,50 +191,107 @@ std::string sub_dir(const std::string& dir, const std::string& name) { return di
 MethodResult blindspot(const Task& task, const Model& original, const MethodSettings& s) {
   MethodResult res;
   // B: a fresh model partially trained on the retain set, then frozen.
-  std::unique_ptr<Model> b = fresh_model(task, task.seed + 2);
-  FitJob bj = job_from("blindspot-model", s, task.train.retain, task.val.retain, task.seed + 2,
-                       supervised(task));
+  const uint64_t bseed = stream_seed(task.seed, "blindspot-model");
+  std::unique_ptr<Model> b = fresh_model(task, bseed);
+  FitJob bj = job_from("blindspot-model", s, task.train.retain, task.val.retain, bseed, supervised(task));
   bj.epochs = s.blindspot_epochs;
   bj.lr = s.blindspot_lr;
+  bj.restore_best = s.blindspot_restore_best;
   bj.checkpoint_dir = sub_dir(s.checkpoint_dir, "blindspot-model");
   run_fit(*b, task, s, bj);
   b->train(false);
 
   Combined c = combined_training_set(task);
-  res.model = copy_model(task, original);
-  // Validation on the whole validation set, for the log only (the paper's choice, PAPER.md §3.5).
-  FitJob j = job_from("blindspot", s, c.all, task.data.val, task.seed, blindspot_loss(task, s, *b, c.retain));
+  const uint64_t seed = stream_seed(task.seed, "blindspot");
+  res.model = copy_model(task, original, seed);
+  // Validation on the whole validation set, for the log only (the paper's choice, docs/paper.md §3.5); the
+  // last epoch's weights are the result, as in the paper's code.
+  FitJob j = job_from("blindspot", s, c.all, task.data.val, seed, blindspot_loss(task, s, *b, c.retain));
+  j.restore_best = false;
   j.checkpoint_dir = sub_dir(s.checkpoint_dir, "unlearn");
   res.fit = run_fit(*res.model, task, s, j);
   return res;
 }
 
-}  // namespace
+MethodResult finetune(const Task& task, const Model& original, const MethodSettings& s) {
+  MethodResult res;
+  const uint64_t seed = stream_seed(task.seed, "finetune");
+  res.model = copy_model(task, original, seed);
+  res.fit = run_fit(*res.model, task, s,
+                    job_from("finetune", s, task.train.retain, task.val.retain, seed, supervised(task)));
+  return res;
+}
 
-MethodSettings default_settings(const std::string& method) {
+// Ascends the forget loss; the logged train loss is therefore negative. The last weights are the result:
+// validation on the retain set only logs (a best-validation checkpoint would undo the ascent).
+MethodResult gradient_ascent(const Task& task, const Model& original, const MethodSettings& s) {
+  MethodResult res;
+  const uint64_t seed = stream_seed(task.seed, "gradient-ascent");
+  res.model = copy_model(task, original, seed);
+  FitJob j = job_from("gradient-ascent", s, task.train.forget, task.val.retain, seed, supervised(task, -1));
+  j.restore_best = false;
+  res.fit = run_fit(*res.model, task, s, j);
+  return res;
+}
+
+MethodResult gaussian_amnesiac(const Task& task, const Model& original, const MethodSettings& s) {
+  MethodResult res;
+  const uint64_t seed = stream_seed(task.seed, "gaussian-amnesiac");
+  Samples train = amnesiac_training_set(task, stream_seed(task.seed, "gaussian-amnesiac-targets"));
+  res.model = copy_model(task, original, seed);
+  res.fit = run_fit(*res.model, task, s, job_from("gaussian-amnesiac", s, train, task.val.retain, seed, supervised(task)));
+  return res;
+}
+
+MethodSettings with_epochs(int epochs) {
   MethodSettings s;
-  if (method == "original" || method == "retrain") {
-    s.epochs = 100;
-    s.lr = 0.01;
-    s.restore_best = true;
-  } else if (method == "finetune") {
-    s.epochs = 5;
-  } else if (method == "gradient-ascent" || method == "gaussian-amnesiac" || method == "blindspot") {
-    s.epochs = 1;
-  } else {
-    DRU_FAIL("unknown method '{}' (original, retrain, finetune, gradient-ascent, gaussian-amnesiac, blindspot)",
-             method);
-  }
+  s.epochs = epochs;
   return s;
 }
 
-std::vector<std::string> method_names() { return {"finetune", "gradient-ascent", "gaussian-amnesiac", "blindspot"}; }
+}  // namespace
+
+// The paper's AgeDB schedule (docs/paper.md §2.2, §3): finetune 5 epochs, the others 1, all at lr 0.001,
+// the last epoch's weights kept; Blindspot's blindspot model 2 epochs at lr 0.01.
+const std::vector<MethodInfo>& method_table() {
+  static const std::vector<MethodInfo> table{
+      {"finetune", "Finetune", with_epochs(5), finetune},
+      {"gradient-ascent", "Gradient ascent", with_epochs(1), gradient_ascent},
+      {"gaussian-amnesiac", "Gaussian amnesiac", with_epochs(1), gaussian_amnesiac},
+      {"blindspot", "Blindspot", with_epochs(1), blindspot},
+  };
+  return table;
+}
+
+std::vector<std::string> method_names() {
+  std::vector<std::string> names;
+  for (const auto& m : method_table()) names.push_back(m.name);
+  return names;
+}
+
+const MethodInfo& method_info(const std::string& method) {
+  for (const auto& m : method_table())
+    if (m.name == method) return m;
+  DRU_FAIL("unknown unlearning method '{}' ({})", method, fmt::join(method_names(), ", "));
+}
+
+MethodSettings default_settings(const std::string& method) {
+  if (method == "original" || method == "retrain") {
+    MethodSettings s;
+    s.epochs = 100;
+    s.lr = 0.01;
+    s.restore_best = true;
+    return s;
+  }
+  return method_info(method).defaults;
+}
 
 MethodResult train_original(const Task& task, const MethodSettings& s) {
   auto t0 = Clock::now();
   MethodResult res;
-  res.model = fresh_model(task, task.seed);
-  res.fit = run_fit(*res.model, task, s, job_from("original", s, task.data.train, task.data.val, task.seed, supervised(task)));
+  const uint64_t seed = stream_seed(task.seed, "original");
+  res.model = fresh_model(task, seed);
+  res.fit = run_fit(*res.model, task, s, job_from("original", s, task.data.train, task.data.val, seed, supervised(task)));
   res.seconds = seconds_since(t0);
   return res;
 }
@@ -290,38 +299,78 @@ MethodResult train_original(const Task& task, const MethodSettings& s) {
 MethodResult retrain(const Task& task, const MethodSettings& s) {
   auto t0 = Clock::now();
   MethodResult res;
-  res.model = fresh_model(task, task.seed + 1);
+  const uint64_t seed = stream_seed(task.seed, "retrain");
+  res.model = fresh_model(task, seed);
   res.fit = run_fit(*res.model, task, s,
-                    job_from("retrain", s, task.train.retain, task.val.retain, task.seed + 1, supervised(task)));
+                    job_from("retrain", s, task.train.retain, task.val.retain, seed, supervised(task)));
   res.seconds = seconds_since(t0);
   return res;
 }
 
 MethodResult unlearn(const std::string& method, const Task& task, const Model& original, const MethodSettings& s) {
+  const MethodInfo& info = method_info(method);
   auto t0 = Clock::now();
-  MethodResult res;
-  if (method == "finetune") {
-    res.model = copy_model(task, original);
-    res.fit = run_fit(*res.model, task, s,
-                      job_from(method, s, task.train.retain, task.val.retain, task.seed, supervised(task)));
-  } else if (method == "gradient-ascent") {
-    // Ascends the forget loss; the logged train loss is therefore negative. The last weights are the
-    // result: validation on the retain set only logs (a best-validation checkpoint would undo the ascent).
-    res.model = copy_model(task, original);
-    FitJob j = job_from(method, s, task.train.forget, task.val.retain, task.seed, supervised(task, -1));
-    j.restore_best = false;
-    res.fit = run_fit(*res.model, task, s, j);
-  } else if (method == "gaussian-amnesiac") {
-    Samples train = amnesiac_training_set(task);
-    res.model = copy_model(task, original);
-    res.fit = run_fit(*res.model, task, s, job_from(method, s, train, task.val.retain, task.seed, supervised(task)));
-  } else if (method == "blindspot") {
-    res = blindspot(task, original, s);
-  } else {
-    DRU_FAIL("unknown unlearning method '{}' (finetune, gradient-ascent, gaussian-amnesiac, blindspot)", method);
-  }
+  MethodResult res = info.run(task, original, s);
   res.seconds = seconds_since(t0);
   return res;
+}
+
+Samples amnesiac_training_set(const Task& task, uint64_t seed) {
+  std::vector<double> f = task.train.forget.y.to_vector(), r = task.train.retain.y.to_vector();
+  const double n = double(f.size() + r.size());
+  DRU_CHECK(n >= 2, "gaussian-amnesiac: at least two training targets are needed for a standard deviation");
+  double mean = 0;
+  for (double v : f) mean += v / n;
+  for (double v : r) mean += v / n;
+  double ss = 0;
+  for (double v : f) ss += (v - mean) * (v - mean);
+  for (double v : r) ss += (v - mean) * (v - mean);
+  const double sd = std::sqrt(ss / (n - 1));
+  Generator gen(seed);
+  for (double& v : f) v = gen.normal(mean, sd);
+  Samples forget = task.train.forget;
+  const Tensor& y = task.train.forget.y;
+  forget.y = Tensor::from(f, y.shape(), y.dtype()).to(y.device());
+  return concat_samples(task.train.retain, forget);
+}
+
+Tensor blindspot_batch_loss(const Task& task, double beta, Model& model, Model& blindspot, const Batch& batch,
+                            const ModelInput& in, int64_t retain_count) {
+  std::vector<double> index = batch.index.to_vector();
+  DRU_CHECK(!index.empty(), "blindspot: an empty batch");
+  std::vector<int64_t> fr, rr;  // batch rows of forget and retain samples
+  for (size_t i = 0; i < index.size(); ++i) (int64_t(index[i]) >= retain_count ? fr : rr).push_back(int64_t(i));
+  const double c = double(fr.size()) / double(index.size());
+  ModelOutput out = model.forward(in, Mode::train);  // once on the whole batch; rows selected below
+  Tensor loss;
+  if (!rr.empty()) {
+    Tensor ri = Tensor::from(rr, Shape{int64_t(rr.size())}).to(out.pred.device());
+    Tensor lr = task_loss(task, index_select(out.pred, ri), index_select(batch.y.to(out.pred.device()), ri));
+    loss = mul(lr, 1 - c);
+  }
+  if (!fr.empty()) {
+    Tensor fi = Tensor::from(fr, Shape{int64_t(fr.size())}).to(out.pred.device());
+    ModelOutput frozen;
+    {
+      NoGradGuard ng;
+      ModelInput fin{rows_of(in.x, fi), rows_of(in.x2, fi), rows_of(in.mask, fi)};
+      frozen = blindspot.forward(fin, Mode::eval);
+    }
+    DRU_CHECK(frozen.activations.size() == out.activations.size(),
+              "blindspot: the models return {} and {} activations", out.activations.size(),
+              frozen.activations.size());
+    Tensor lf = output_distance(task, index_select(out.pred, fi), frozen.pred.detach());
+    if (!out.activations.empty()) {
+      Tensor at;
+      for (size_t j = 0; j < out.activations.size(); ++j) {
+        Tensor d = attention_transfer(index_select(out.activations[j].second, fi), frozen.activations[j].second);
+        at = at.defined() ? add(at, d) : d;
+      }
+      lf = add(lf, mul(at, beta));
+    }
+    loss = loss.defined() ? add(loss, mul(lf, c)) : mul(lf, c);
+  }
+  return loss;
 }
 
 Tensor attention_transfer(const Tensor& a, const Tensor& b) {

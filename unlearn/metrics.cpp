@@ -43,14 +43,14 @@ double wasserstein1(std::vector<double> a, std::vector<double> b) {
 }
 
 std::vector<double> relative_difference(const std::vector<double>& pred, const std::vector<double>& gold,
-                                        const std::vector<double>& y) {
+                                        const std::vector<double>& y, double floor) {
   DRU_CHECK(pred.size() == gold.size() && pred.size() == y.size(),
             "relative_difference: {} predictions, {} gold predictions and {} targets differ in number", pred.size(),
             gold.size(), y.size());
-  std::vector<double> out;
-  out.reserve(y.size());
-  for (size_t i = 0; i < y.size(); ++i)
-    if (y[i] != 0) out.push_back(std::fabs(pred[i] - gold[i]) / std::fabs(y[i]));
+  DRU_CHECK(floor > 0 && std::isfinite(floor), "relative_difference: the denominator's floor {} must be positive",
+            floor);
+  std::vector<double> out(y.size());
+  for (size_t i = 0; i < y.size(); ++i) out[i] = std::fabs(pred[i] - gold[i]) / std::max(std::fabs(y[i]), floor);
   return out;
 }
 
@@ -113,6 +113,23 @@ class LossSvm {
     svm_set_print_string_function(svm_quiet);
     model_.reset(svm_train(&prob_, &param));
     DRU_CHECK(model_ != nullptr, "membership attack: libsvm returned no model");
+    // libsvm's decision value is positive for its first class; make "member-ward" positive.
+    int labels[2] = {0, 0};
+    svm_get_labels(model_.get(), labels);
+    member_sign_ = svm_get_nr_class(model_.get()) == 2 && labels[0] == 1 ? 1.0 : -1.0;
+  }
+
+  // The decision value of each loss, signed so that larger means "more like a member".
+  std::vector<double> scores(const std::vector<double>& v) const {
+    std::vector<svm_node> q = svm_nodes(v);
+    std::vector<double> out(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      DRU_CHECK(std::isfinite(v[i]), "membership attack: a loss to classify is {}", v[i]);
+      double dec = 0;
+      svm_predict_values(model_.get(), &q[2 * i], &dec);
+      out[i] = member_sign_ * dec;
+    }
+    return out;
   }
 
   std::vector<int> predict(const std::vector<double>& v) const {
@@ -137,53 +154,113 @@ class LossSvm {
   std::vector<svm_node*> rows_;
   svm_problem prob_{};
   std::unique_ptr<svm_model, ModelDeleter> model_;
+  double member_sign_ = 1;
 };
 
+// The values of v whose index i has i % folds == fold (in) or not (out).
+std::vector<double> fold_part(const std::vector<double>& v, int folds, int fold, bool in) {
+  std::vector<double> out;
+  for (size_t i = 0; i < v.size(); ++i)
+    if ((int(i % size_t(folds)) == fold) == in) out.push_back(v[i]);
+  return out;
+}
+
 }  // namespace
+
+const char* mia_members_name(MiaMembers m) { return m == MiaMembers::train ? "train" : "retain"; }
+
+MiaMembers parse_mia_members(const std::string& s) {
+  if (s == "train") return MiaMembers::train;
+  if (s == "retain") return MiaMembers::retain;
+  DRU_FAIL("attack members '{}': choose train (the paper's: the whole training set) or retain", s);
+}
 
 std::vector<int> membership_predictions(const std::vector<double>& member, const std::vector<double>& nonmember,
                                         const std::vector<double>& query) {
   return LossSvm(member, nonmember).predict(query);
 }
 
-MiaResult membership_attack_losses(const std::vector<double>& member, const std::vector<double>& nonmember,
-                                   const std::vector<double>& query) {
-  LossSvm svm(member, nonmember);
-  return MiaResult{svm.member_fraction(query), svm.member_fraction(member), svm.member_fraction(nonmember)};
+AttackSkill attack_skill(const std::vector<double>& member, const std::vector<double>& nonmember, int folds,
+                         std::vector<double>* held_out_scores) {
+  DRU_CHECK(member.size() == nonmember.size(),
+            "membership attack: {} members and {} non-members; the attack is fitted on equal classes", member.size(),
+            nonmember.size());
+  DRU_CHECK(member.size() >= 2, "membership attack: {} samples per class; at least 2 are needed", member.size());
+  DRU_CHECK(folds >= 2, "membership attack: {} cross-validation folds; at least 2 are needed", folds);
+  const int k = int(std::min<size_t>(size_t(folds), member.size()));
+  std::vector<double> ms(member.size()), ns(nonmember.size());  // held-out member-ward scores
+  int64_t correct = 0;
+  for (int f = 0; f < k; ++f) {
+    LossSvm svm(fold_part(member, k, f, false), fold_part(nonmember, k, f, false));
+    const std::vector<double> mq = fold_part(member, k, f, true), nq = fold_part(nonmember, k, f, true);
+    const std::vector<int> mp = svm.predict(mq), np = svm.predict(nq);
+    correct += std::count(mp.begin(), mp.end(), 1) + std::count(np.begin(), np.end(), 0);
+    const std::vector<double> msc = svm.scores(mq), nsc = svm.scores(nq);
+    for (size_t j = 0; j < msc.size(); ++j) ms[size_t(f) + j * size_t(k)] = msc[j];
+    for (size_t j = 0; j < nsc.size(); ++j) ns[size_t(f) + j * size_t(k)] = nsc[j];
+  }
+  AttackSkill s;
+  s.n = int64_t(member.size() + nonmember.size());
+  s.correct = correct;
+  s.balanced_accuracy = double(correct) / double(s.n);  // equal classes: the mean of the two recalls
+  s.ci = wilson_interval(correct, s.n);
+  s.auc = roc_auc(ms, ns);
+  if (held_out_scores) {
+    *held_out_scores = ms;
+    held_out_scores->insert(held_out_scores->end(), ns.begin(), ns.end());
+  }
+  return s;
 }
 
-MiaResult membership_attack(Model& model, const Task& task, int64_t sample_size, uint64_t seed) {
-  DRU_CHECK(sample_size > 0, "membership attack: sample size {} must be positive", sample_size);
-  // The paper samples (DataFrame.sample, unseeded) without replacement; here one seeded stream draws the
-  // three samples in turn.
+MiaResult membership_attack_losses(const std::vector<double>& member, const std::vector<double>& nonmember,
+                                   const std::vector<double>& query, int folds) {
+  MiaResult r;
+  r.skill = attack_skill(member, nonmember, folds);  // checks equal classes first
+  LossSvm svm(member, nonmember);
+  r.forget = svm.member_fraction(query);
+  r.train = svm.member_fraction(member);
+  r.test = svm.member_fraction(nonmember);
+  r.per_class = int64_t(member.size());
+  r.query = int64_t(query.size());
+  return r;
+}
+
+MiaResult membership_attack(Model& model, const Task& task, const MiaSettings& settings, uint64_t seed) {
+  DRU_CHECK(settings.samples >= 2, "membership attack: sample size {} must be at least 2", settings.samples);
+  const Samples& pool = settings.members == MiaMembers::train ? task.data.train : task.train.retain;
+  const Samples& outside = task.data.test;
+  // Equal classes: as many members as non-members, the larger pool down-sampled (seeded). The paper
+  // draws 2,000 of each unseeded; where a pool is smaller both classes shrink to it.
+  const int64_t per_class = std::min({settings.samples, pool.size(), outside.size()});
   Generator gen(seed);
-  auto sample = [&](const Samples& s) {
+  auto sample = [&](const Samples& s, int64_t n) {
     std::vector<int64_t> idx = gen.permutation(s.size());
-    idx.resize(size_t(std::min<int64_t>(sample_size, s.size())));
+    idx.resize(size_t(n));
     return s.select(idx);
   };
-  const Samples members = sample(task.data.train);  // the whole training set: forget samples included
-  const Samples nonmembers = sample(task.data.test);
-  const Samples query = sample(task.train.forget);
+  const Samples members = sample(pool, per_class);
+  const Samples nonmembers = sample(outside, per_class);
+  const Samples query = sample(task.train.forget, std::min(settings.samples, task.train.forget.size()));
   return membership_attack_losses(sample_losses(model, task, members), sample_losses(model, task, nonmembers),
-                                  sample_losses(model, task, query));
+                                  sample_losses(model, task, query), settings.folds);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Anamnesis index
 
-int64_t relearn_steps(const Task& task, const Model& model, double target, double lr, int max_epochs) {
-  DRU_CHECK(max_epochs > 0, "relearn: max_epochs {} must be positive", max_epochs);
-  DRU_CHECK(lr >= 0, "relearn: learning rate {} is negative", lr);
-  std::unique_ptr<Model> m = copy_model(task, model);  // the model passed in never changes
+int64_t relearn_steps(const Task& task, const Model& model, double target, double lr, int64_t cap) {
+  DRU_CHECK(cap > 0, "relearn: the cap of {} steps must be positive", cap);
+  DRU_CHECK(lr >= 0 && std::isfinite(lr), "relearn: learning rate {} must be finite and not negative", lr);
+  std::unique_ptr<Model> m = copy_model(task, model, task.seed);  // the model passed in never changes
+  if (evaluate(*m, task, task.val.forget) <= target) return 0;
   ParamArena arena;
   arena.finalize(m->parameters());
   Adam adam(arena, AdamConfig{.lr = lr});
   // The paper's relearn_time: a fresh Adam, the whole training set shuffled (with the training
   // augmentation), one step, then the validation forget loss; stop as soon as it reaches the target.
-  BatchOrder order(task.data.train.size(), task.batch, true, task.seed);
+  BatchOrder order(task.data.train.size(), task.batch, true, stream_seed(task.seed, "ain-order"));
   int64_t steps = 0;
-  for (int epoch = 1; epoch <= max_epochs; ++epoch) {
+  for (int epoch = 1;; ++epoch) {
     order.begin_epoch(epoch);
     for (int64_t b = 0; b < order.batches(); ++b) {
       // Data parallel as in fit (engine/fit.h): this rank's shard, its share of the loss, summed gradients.
@@ -198,28 +275,62 @@ int64_t relearn_steps(const Task& task, const Model& model, double target, doubl
       adam.step();
       ++steps;
       broadcast_buffers(*m);  // every rank evaluates rank 0's running statistics
-      if (evaluate(*m, task, task.val.forget) <= target) return steps;
+      if (evaluate(*m, task, task.val.forget) <= target || steps >= cap) return steps;
     }
   }
-  return steps;  // the cap: max_epochs * batches
 }
 
-int64_t relearn_cap(const Task& task, int max_epochs) {
-  return int64_t(max_epochs) * ((task.data.train.size() + task.batch - 1) / task.batch);
+int64_t default_ain_cap(const Task& task) {
+  return 10 * ((task.data.train.size() + task.batch - 1) / task.batch);
 }
 
-AinResult anamnesis_index(const Task& task, const Model& original, const Model& unlearned, const Model& gold,
-                          double lr, double alpha, int max_epochs) {
-  DRU_CHECK(alpha >= 0, "anamnesis index: alpha {} is negative", alpha);
-  std::unique_ptr<Model> orig = copy_model(task, original);  // evaluate needs a non-const model
-  const double target = (1 + alpha) * evaluate(*orig, task, task.val.forget);
+std::vector<double> ain_ladder() { return {1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5}; }
+
+AinPlan plan_ain(const Task& task, const Model& original, const Model& gold, const AinSettings& s) {
+  DRU_CHECK(s.alpha >= 0 && std::isfinite(s.alpha), "anamnesis index: alpha {} must be finite and not negative",
+            s.alpha);
+  DRU_CHECK(s.lr >= 0 && std::isfinite(s.lr), "anamnesis index: learning rate {} must be finite", s.lr);
+  AinPlan plan;
+  plan.cap = s.cap > 0 ? s.cap : default_ain_cap(task);
+  plan.min_gold_steps = s.min_gold_steps;
+  std::unique_ptr<Model> orig = copy_model(task, original, task.seed);  // evaluate needs a non-const model
+  plan.target = (1 + s.alpha) * evaluate(*orig, task, task.val.forget);
+  plan.from_ladder = s.lr == 0;
+  const std::vector<double> rates = plan.from_ladder ? ain_ladder() : std::vector<double>{s.lr};
+  for (double lr : rates) {
+    const int64_t steps = relearn_steps(task, gold, plan.target, lr, plan.cap);
+    plan.tried.emplace_back(lr, steps);
+    plan.lr = lr;
+    plan.gold_steps = steps;
+    // Enough steps at this rate, or none needed at all (a lower rate cannot change a count of 0).
+    if (steps >= s.min_gold_steps || steps == 0) break;
+  }
+  return plan;
+}
+
+AinResult anamnesis_index(const Task& task, const Model& unlearned, const AinPlan& plan) {
   AinResult r;
-  r.unlearned_steps = relearn_steps(task, unlearned, target, lr, max_epochs);
-  r.gold_steps = relearn_steps(task, gold, target, lr, max_epochs);
-  r.ain = double(r.unlearned_steps) / double(r.gold_steps);
-  r.floor = r.unlearned_steps == 1 && r.gold_steps == 1;
-  r.cap = relearn_cap(task, max_epochs);
+  r.lr = plan.lr;
+  r.cap = plan.cap;
+  r.gold_steps = plan.gold_steps;
+  r.steps = relearn_steps(task, unlearned, plan.target, plan.lr, plan.cap);
+  r.ain = plan.gold_steps > 0 ? double(r.steps) / double(plan.gold_steps) : 0;
+  r.floor = r.steps <= 1 || r.gold_steps <= 1;
+  r.at_cap = r.steps >= r.cap || r.gold_steps >= r.cap;
   return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Planted-shift audit
+
+double planted_shift_kept(const std::vector<double>& pred, const std::vector<double>& gold, double shift) {
+  DRU_CHECK(pred.size() == gold.size() && !pred.empty(),
+            "planted shift: {} predictions and {} gold predictions (need as many, at least one)", pred.size(),
+            gold.size());
+  DRU_CHECK(shift != 0 && std::isfinite(shift), "planted shift: the shift {} must be finite and non-zero", shift);
+  double s = 0;
+  for (size_t i = 0; i < pred.size(); ++i) s += (pred[i] - gold[i]) / shift;
+  return s / double(pred.size());
 }
 
 }  // namespace dru

@@ -12,19 +12,35 @@
 #include <iterator>
 #include <map>
 
+#include <fmt/ranges.h>
+
 #include "engine/check.h"
 #include "engine/checkpoint.h"
 
 namespace dru {
 
 nlohmann::json metrics_to_json(const ModelMetrics& m) {
-  nlohmann::json j{{"method", m.method},         {"retain_loss", m.retain_loss}, {"forget_loss", m.forget_loss},
-                   {"wasserstein", m.w1},        {"rel_diff_median", m.rel_diff},
-                   {"mia_forget", m.mia_forget}, {"mia_train", m.mia_train},
-                   {"mia_test", m.mia_test},     {"seconds", m.seconds},         {"speedup", m.speedup}};
+  nlohmann::json j{{"method", m.method},
+                   {"retain_loss", m.retain_loss},
+                   {"forget_loss", m.forget_loss},
+                   {"train_forget_loss", m.train_forget_loss},
+                   {"wasserstein", m.w1},
+                   {"rel_diff_median", m.rel_diff},
+                   {"mia_forget", m.mia_forget},
+                   {"mia_train", m.mia_train},
+                   {"mia_test", m.mia_test},
+                   {"attack", {{"per_class", m.mia_per_class},
+                               {"balanced_accuracy", m.mia_accuracy},
+                               {"ci95", {m.mia_accuracy_lo, m.mia_accuracy_hi}},
+                               {"auc", m.mia_auc},
+                               {"informative", m.mia_informative()}}},
+                   {"seconds", m.seconds},
+                   {"speedup", m.speedup}};
   if (m.has_ain)
-    j["ain"] = {{"ain", m.ain},       {"steps", m.ain_steps}, {"gold_steps", m.ain_gold_steps},
-                {"cap", m.ain_cap}, {"floor", m.ain_floor}};
+    j["ain"] = {{"ain", m.ain},          {"steps", m.ain_steps},   {"gold_steps", m.ain_gold_steps},
+                {"cap", m.ain_cap},      {"lr", m.ain_lr},         {"min_gold_steps", m.ain_min_gold},
+                {"floor", m.ain_floor},  {"at_cap", m.ain_at_cap}};
+  if (m.has_planted) j["planted_shift_kept"] = m.planted_kept;
   return j;
 }
 
@@ -33,11 +49,18 @@ ModelMetrics metrics_from_json(const nlohmann::json& j) {
   m.method = j.at("method").get<std::string>();
   m.retain_loss = j.at("retain_loss").get<double>();
   m.forget_loss = j.at("forget_loss").get<double>();
+  m.train_forget_loss = j.at("train_forget_loss").get<double>();
   m.w1 = j.at("wasserstein").get<double>();
-  m.rel_diff = j.value("rel_diff_median", 0.0);
+  m.rel_diff = j.at("rel_diff_median").get<double>();
   m.mia_forget = j.at("mia_forget").get<double>();
   m.mia_train = j.at("mia_train").get<double>();
   m.mia_test = j.at("mia_test").get<double>();
+  const auto& a = j.at("attack");
+  m.mia_per_class = a.at("per_class").get<int64_t>();
+  m.mia_accuracy = a.at("balanced_accuracy").get<double>();
+  m.mia_accuracy_lo = a.at("ci95").at(0).get<double>();
+  m.mia_accuracy_hi = a.at("ci95").at(1).get<double>();
+  m.mia_auc = a.at("auc").get<double>();
   m.seconds = j.at("seconds").get<double>();
   m.speedup = j.at("speedup").get<double>();
   if (j.contains("ain")) {
@@ -47,7 +70,14 @@ ModelMetrics metrics_from_json(const nlohmann::json& j) {
     m.ain_steps = a.at("steps").get<int64_t>();
     m.ain_gold_steps = a.at("gold_steps").get<int64_t>();
     m.ain_cap = a.at("cap").get<int64_t>();
+    m.ain_lr = a.at("lr").get<double>();
+    m.ain_min_gold = a.at("min_gold_steps").get<int64_t>();
     m.ain_floor = a.at("floor").get<bool>();
+    m.ain_at_cap = a.at("at_cap").get<bool>();
+  }
+  if (j.contains("planted_shift_kept")) {
+    m.has_planted = true;
+    m.planted_kept = j.at("planted_shift_kept").get<double>();
   }
   return m;
 }
@@ -55,8 +85,9 @@ ModelMetrics metrics_from_json(const nlohmann::json& j) {
 namespace {
 
 // Method names in first-seen order over all seeds, with each seed's row of that name.
-std::vector<std::pair<std::string, std::vector<const ModelMetrics*>>> by_method(const ResultSet& r) {
-  std::vector<std::pair<std::string, std::vector<const ModelMetrics*>>> out;
+using Rows = std::vector<const ModelMetrics*>;
+std::vector<std::pair<std::string, Rows>> by_method(const ResultSet& r) {
+  std::vector<std::pair<std::string, Rows>> out;
   for (const auto& s : r.seeds)
     for (const auto& m : s.rows) {
       auto it = std::find_if(out.begin(), out.end(), [&](auto& p) { return p.first == m.method; });
@@ -69,10 +100,52 @@ std::vector<std::pair<std::string, std::vector<const ModelMetrics*>>> by_method(
   return out;
 }
 
-template <class F> MeanSd stat(const std::vector<const ModelMetrics*>& rows, F f) {
+template <class F> std::vector<double> values(const Rows& rows, F f) {
   std::vector<double> v;
-  for (auto* m : rows) v.push_back(f(*m));
-  return mean_sd(v);
+  for (auto* m : rows) v.push_back(double(f(*m)));
+  return v;
+}
+
+template <class F> int64_t count_if(const Rows& rows, F f) {
+  return std::count_if(rows.begin(), rows.end(), [&](const ModelMetrics* m) { return bool(f(*m)); });
+}
+
+nlohmann::json summary_of(const std::vector<double>& v) {
+  const MeanSd m = mean_sd(v);
+  const Interval ci = t_interval(v);
+  return {{"mean", m.mean}, {"sd", m.sd}, {"n", m.n}, {"ci95", {ci.lo, ci.hi}}};
+}
+
+// The rows of the Retrain model, one per seed, by seed (for paired differences).
+const ModelMetrics* retrain_row(const SeedResult& s) {
+  for (const auto& m : s.rows)
+    if (m.method == "Retrain") return &m;
+  return nullptr;
+}
+
+struct PairedColumn {
+  const char* name;
+  double (*get)(const ModelMetrics&);
+};
+const std::vector<PairedColumn>& paired_columns() {
+  static const std::vector<PairedColumn> c{
+      {"retain_loss", [](const ModelMetrics& m) { return m.retain_loss; }},
+      {"forget_loss", [](const ModelMetrics& m) { return m.forget_loss; }},
+      {"train_forget_loss", [](const ModelMetrics& m) { return m.train_forget_loss; }},
+      {"mia_forget", [](const ModelMetrics& m) { return m.mia_forget; }},
+  };
+  return c;
+}
+
+// Per seed, method's value minus Retrain's value of the same seed.
+std::vector<double> paired_differences(const ResultSet& r, const std::string& method, double (*get)(const ModelMetrics&)) {
+  std::vector<double> d;
+  for (const auto& s : r.seeds) {
+    const ModelMetrics* g = retrain_row(s);
+    for (const auto& m : s.rows)
+      if (m.method == method && g) d.push_back(get(m) - get(*g));
+  }
+  return d;
 }
 
 }  // namespace
@@ -85,25 +158,35 @@ nlohmann::json to_json(const ResultSet& r) {
   j["forget"] = r.rule;
   j["data"] = r.data;
   j["loss"] = r.loss;
-  j["ain_lr"] = r.ain_lr;
+  j["audit"] = r.audit;
+  j["set"] = r.sets;
+  j["provenance"] = r.provenance;
   j["settings"] = r.settings;
   j["runs"] = nlohmann::json::array();
   for (const auto& s : r.seeds) {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& m : s.rows) rows.push_back(metrics_to_json(m));
-    j["runs"].push_back({{"seed", s.seed}, {"methods", rows}});
+    j["runs"].push_back({{"seed", s.seed}, {"methods", rows}, {"ain_plan", s.ain_plan}, {"rel_diff_floor", s.rel_floor}});
   }
   nlohmann::json summary = nlohmann::json::object();
   for (const auto& [name, rows] : by_method(r)) {
-    auto ms = [](const MeanSd& m) { return nlohmann::json{{"mean", m.mean}, {"sd", m.sd}, {"n", m.n}}; };
-    nlohmann::json e{{"retain_loss", ms(stat(rows, [](auto& m) { return m.retain_loss; }))},
-                     {"forget_loss", ms(stat(rows, [](auto& m) { return m.forget_loss; }))},
-                     {"wasserstein", ms(stat(rows, [](auto& m) { return m.w1; }))},
-                     {"rel_diff_median", ms(stat(rows, [](auto& m) { return m.rel_diff; }))},
-                     {"mia_forget", ms(stat(rows, [](auto& m) { return m.mia_forget; }))},
-                     {"seconds", ms(stat(rows, [](auto& m) { return m.seconds; }))},
-                     {"speedup", ms(stat(rows, [](auto& m) { return m.speedup; }))}};
-    if (rows.front()->has_ain) e["ain"] = ms(stat(rows, [](auto& m) { return m.ain; }));
+    nlohmann::json e{{"retain_loss", summary_of(values(rows, [](auto& m) { return m.retain_loss; }))},
+                     {"forget_loss", summary_of(values(rows, [](auto& m) { return m.forget_loss; }))},
+                     {"train_forget_loss", summary_of(values(rows, [](auto& m) { return m.train_forget_loss; }))},
+                     {"wasserstein", summary_of(values(rows, [](auto& m) { return m.w1; }))},
+                     {"rel_diff_median", summary_of(values(rows, [](auto& m) { return m.rel_diff; }))},
+                     {"mia_forget", summary_of(values(rows, [](auto& m) { return m.mia_forget; }))},
+                     {"attack_balanced_accuracy", summary_of(values(rows, [](auto& m) { return m.mia_accuracy; }))},
+                     {"attack_auc", summary_of(values(rows, [](auto& m) { return m.mia_auc; }))},
+                     {"attack_uninformative_seeds", count_if(rows, [](auto& m) { return !m.mia_informative(); })},
+                     {"seconds", summary_of(values(rows, [](auto& m) { return m.seconds; }))},
+                     {"speedup", summary_of(values(rows, [](auto& m) { return m.speedup; }))}};
+    if (rows.front()->has_ain) e["ain"] = summary_of(values(rows, [](auto& m) { return m.ain; }));
+    if (rows.front()->has_planted)
+      e["planted_shift_kept"] = summary_of(values(rows, [](auto& m) { return m.planted_kept; }));
+    if (name != "Retrain" && r.seeds.size() > 1)
+      for (const auto& c : paired_columns())
+        e["paired_difference_to_retrain"][c.name] = summary_of(paired_differences(r, name, c.get));
     summary[name] = e;
   }
   j["summary"] = summary;
@@ -111,77 +194,155 @@ nlohmann::json to_json(const ResultSet& r) {
   return j;
 }
 
-MeanSd mean_sd(const std::vector<double>& v) {
-  MeanSd m;
-  m.n = int64_t(v.size());
-  if (v.empty()) return m;
-  for (double x : v) m.mean += x;
-  m.mean /= double(v.size());
-  if (v.size() > 1) {
-    double ss = 0;
-    for (double x : v) ss += (x - m.mean) * (x - m.mean);
-    m.sd = std::sqrt(ss / double(v.size() - 1));
-  }
-  return m;
+std::string format_mean_ci(const std::vector<double>& v, int precision) {
+  if (v.empty()) return "–";
+  const MeanSd m = mean_sd(v);
+  if (m.n == 1) return fmt::format("{:.{}f}", m.mean, precision);
+  const Interval ci = t_interval(v);
+  return fmt::format("{:.{}f} ± {:.{}f}", m.mean, precision, (ci.hi - ci.lo) / 2, precision);
 }
 
-std::string format_mean_sd(const MeanSd& m, int precision) {
-  if (m.n <= 1) return fmt::format("{:.{}f}", m.mean, precision);
-  return fmt::format("{:.{}f} ± {:.{}f}", m.mean, precision, m.sd, precision);
+namespace {
+
+// "mean [lo, hi]" of the 95 % t-interval.
+std::string format_interval(const std::vector<double>& v, int precision) {
+  const Interval ci = t_interval(v);
+  return fmt::format("{:+.{}f} [{:+.{}f}, {:+.{}f}]", mean_sd(v).mean, precision, ci.lo, precision, ci.hi, precision);
 }
+
+// The AIN cell: the ratio (mean over seeds) with its marks: ≥ when a count hit the cap (the ratio is a
+// lower bound), ≤ when the model's count is 1 (it cannot resolve less than a step), * when the gold
+// model's count did not resolve.
+std::string ain_cell(const Rows& rows, bool* any_cap, bool* any_floor, bool* any_gold) {
+  std::string mark;
+  const bool cap = count_if(rows, [](auto& m) { return m.ain_steps >= m.ain_cap; }) > 0;
+  const bool floor = count_if(rows, [](auto& m) { return m.ain_steps == 1; }) > 0;
+  const bool gold = count_if(rows, [](auto& m) { return m.ain_gold_unresolved(); }) > 0;
+  *any_cap |= cap;
+  *any_floor |= floor;
+  *any_gold |= gold;
+  std::string cell = format_mean_ci(values(rows, [](auto& m) { return m.ain; }), 3);
+  if (cap) cell = "≥" + cell;
+  if (floor) cell = "≤" + cell;
+  return cell + (gold ? "*" : "");
+}
+
+std::string steps_cell(const Rows& rows) {
+  if (rows.size() == 1) return fmt::format("{} / {}", rows.front()->ain_steps, rows.front()->ain_gold_steps);
+  return fmt::format("{:.1f} / {:.1f}", mean_sd(values(rows, [](auto& m) { return m.ain_steps; })).mean,
+                     mean_sd(values(rows, [](auto& m) { return m.ain_gold_steps; })).mean);
+}
+
+std::string attack_cell(const Rows& rows) {
+  if (rows.size() == 1) {
+    const ModelMetrics& m = *rows.front();
+    return fmt::format("{:.3f} [{:.3f}, {:.3f}]", m.mia_accuracy, m.mia_accuracy_lo, m.mia_accuracy_hi);
+  }
+  return format_mean_ci(values(rows, [](auto& m) { return m.mia_accuracy; }), 3);
+}
+
+std::string mia_cell(const Rows& rows, bool* any_uninformative) {
+  std::string cell = format_mean_ci(values(rows, [](auto& m) { return m.mia_forget; }), 3);
+  const int64_t k = count_if(rows, [](auto& m) { return !m.mia_informative(); });
+  if (k == 0) return cell;
+  *any_uninformative = true;
+  return cell + (rows.size() == 1 ? " (uninformative)" : fmt::format(" (uninformative in {}/{})", k, rows.size()));
+}
+
+std::string ain_plan_text(const ResultSet& r) {
+  std::string out;
+  for (const auto& s : r.seeds) {
+    const nlohmann::json& p = s.ain_plan;
+    if (p.is_null()) continue;
+    std::string tried;
+    for (const auto& t : p.at("tried"))
+      tried += fmt::format("{}{:g} → {}", tried.empty() ? "" : ", ", t.at(0).get<double>(), t.at(1).get<int64_t>());
+    out += fmt::format("{}seed {}: lr {:g} ({}: {}), target {:.4g}, cap {} steps", out.empty() ? "" : "; ", s.seed,
+                       p.at("lr").get<double>(), p.at("from_ladder").get<bool>() ? "ladder" : "--ain-lr", tried,
+                       p.at("target").get<double>(), p.at("cap").get<int64_t>());
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string render_markdown(const ResultSet& r) {
   const std::string& L = r.loss;
+  const auto methods = by_method(r);
+  const bool planted = !methods.empty() && methods.front().second.front()->has_planted;
   std::string out = fmt::format(
-      "| Method | Retain {} (test) | Forget {} (test) | W1 to Retrain (train forget) | Rel. diff. to Retrain "
-      "(median) | MIA forget | AIN | AIN steps (unlearned / gold) | Time (s) | Speed-up vs Retrain |\n",
-      L, L);
-  out += "|---|---|---|---|---|---|---|---|---|---|\n";
-  bool any_floor = false;
-  for (const auto& [name, rows] : by_method(r)) {
+      "| Method | Retain {0} (test) | Forget {0} (test) | Forget {0} (train) | W1 to Retrain (train forget) | "
+      "Rel. diff. to Retrain (median) | MIA forget | Attack accuracy [95 % CI] | Attack AUC | AIN | AIN steps "
+      "(model / gold) |{1} Time (s) | Speed-up vs Retrain |\n",
+      L, planted ? " Planted shift kept |" : "");
+  out += planted ? "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" : "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  bool any_cap = false, any_floor = false, any_gold = false, any_uninformative = false;
+  for (const auto& [name, rows] : methods) {
     std::string ain = "–", steps = "–";
     if (rows.front()->has_ain) {
-      bool floor = false;
-      for (auto* m : rows) floor = floor || m->ain_floor;
-      any_floor = any_floor || floor;
-      ain = format_mean_sd(stat(rows, [](auto& m) { return m.ain; }), 3) + (floor ? "*" : "");
-      MeanSd u = stat(rows, [](auto& m) { return double(m.ain_steps); });
-      MeanSd g = stat(rows, [](auto& m) { return double(m.ain_gold_steps); });
-      steps = rows.size() == 1 ? fmt::format("{} / {}", rows.front()->ain_steps, rows.front()->ain_gold_steps)
-                               : fmt::format("{:.1f} / {:.1f}", u.mean, g.mean);
+      ain = ain_cell(rows, &any_cap, &any_floor, &any_gold);
+      steps = steps_cell(rows);
     }
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", name,
-                       format_mean_sd(stat(rows, [](auto& m) { return m.retain_loss; }), 4),
-                       format_mean_sd(stat(rows, [](auto& m) { return m.forget_loss; }), 4),
-                       format_mean_sd(stat(rows, [](auto& m) { return m.w1; }), 4),
-                       format_mean_sd(stat(rows, [](auto& m) { return m.rel_diff; }), 3),
-                       format_mean_sd(stat(rows, [](auto& m) { return m.mia_forget; }), 3), ain, steps,
-                       format_mean_sd(stat(rows, [](auto& m) { return m.seconds; }), 1),
-                       format_mean_sd(stat(rows, [](auto& m) { return m.speedup; }), 1) + "x");
+    std::string kept = planted ? " " + format_mean_ci(values(rows, [](auto& m) { return m.planted_kept; }), 3) + " |" : "";
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |{} {} | {} |\n", name,
+                       format_mean_ci(values(rows, [](auto& m) { return m.retain_loss; }), 4),
+                       format_mean_ci(values(rows, [](auto& m) { return m.forget_loss; }), 4),
+                       format_mean_ci(values(rows, [](auto& m) { return m.train_forget_loss; }), 4),
+                       format_mean_ci(values(rows, [](auto& m) { return m.w1; }), 4),
+                       format_mean_ci(values(rows, [](auto& m) { return m.rel_diff; }), 3),
+                       mia_cell(rows, &any_uninformative), attack_cell(rows),
+                       format_mean_ci(values(rows, [](auto& m) { return m.mia_auc; }), 3), ain, steps, kept,
+                       format_mean_ci(values(rows, [](auto& m) { return m.seconds; }), 1),
+                       format_mean_ci(values(rows, [](auto& m) { return m.speedup; }), 1) + "x");
   }
-  out += fmt::format("\n{} seed{}", r.seeds.size(), r.seeds.size() == 1 ? "" : "s (mean ± sd)");
-  out += fmt::format(", preset {}{}, forget {}, device {}, AIN lr {}.\n", r.preset, r.quick ? " --quick" : "", r.rule,
-                     r.device, r.ain_lr);
-  if (any_floor)
-    out += "\n\\* both relearning step counts are 1 (the floor): the AIN ratio carries no information "
-           "(PAPER.md §6.21).\n";
+  if (r.seeds.size() > 1) {
+    out += fmt::format("\nPaired difference to Retrain (model − Retrain, per seed; mean [95 % t-interval] over {} seeds):\n\n",
+                       r.seeds.size());
+    out += fmt::format("| Method | Retain {0} (test) | Forget {0} (test) | Forget {0} (train) | MIA forget |\n", L);
+    out += "|---|---|---|---|---|\n";
+    for (const auto& [name, rows] : methods) {
+      if (name == "Retrain") continue;
+      out += "| " + name;
+      for (const auto& c : paired_columns()) out += " | " + format_interval(paired_differences(r, name, c.get), c.name == std::string("mia_forget") ? 3 : 4);
+      out += " |\n";
+    }
+  }
+  out += fmt::format("\n{} seed{}", r.seeds.size(),
+                     r.seeds.size() == 1 ? "" : "s (mean ± half-width of the 95 % Student-t interval)");
+  out += fmt::format(", preset {}{}, forget {}, device {}.", r.preset, r.quick ? " --quick" : "", r.rule, r.device);
+  if (!r.sets.empty()) out += fmt::format(" Settings changed with --set: {}.", fmt::join(r.sets, ", "));
+  out += "\n";
+  const std::string plan = ain_plan_text(r);
+  if (!plan.empty()) out += "\nAIN relearning: " + plan + ".\n";
+  if (any_uninformative)
+    out += "\n(uninformative): the attack's own held-out balanced accuracy on its members and non-members has a 95 % "
+           "interval containing 0.5: it cannot tell members from non-members, so its forget fraction says nothing "
+           "about forgetting.\n";
+  if (any_gold)
+    out += "\n\\* the gold model's relearning count is below its minimum or at the cap at every rate tried: the "
+           "ratios of this row carry little information.\n";
+  if (any_floor) out += "\n≤ the model relearned in a single step: the ratio is an upper bound.\n";
+  if (any_cap) out += "\n≥ a count reached the cap without getting back to the target: the ratio is a bound.\n";
   for (const auto& n : r.notes) out += "\n" + n + "\n";
   return out;
 }
 
 std::string render_csv(const ResultSet& r) {
   std::string out =
-      "seed,method,retain_loss,forget_loss,wasserstein,rel_diff_median,mia_forget,mia_train,mia_test,ain,ain_steps,"
-      "ain_gold_steps,"
-      "ain_cap,ain_floor,seconds,speedup\n";
+      "seed,method,retain_loss,forget_loss,train_forget_loss,wasserstein,rel_diff_median,mia_forget,mia_train,"
+      "mia_test,attack_per_class,attack_balanced_accuracy,attack_ci_lo,attack_ci_hi,attack_auc,ain,ain_steps,"
+      "ain_gold_steps,ain_cap,ain_lr,ain_floor,ain_at_cap,planted_shift_kept,seconds,speedup\n";
   for (const auto& s : r.seeds)
     for (const auto& m : s.rows) {
-      std::string ain = m.has_ain ? fmt::format("{:.17g},{},{},{},{}", m.ain, m.ain_steps, m.ain_gold_steps,
-                                                m.ain_cap, m.ain_floor ? 1 : 0)
-                                  : ",,,,";
-      out += fmt::format("{},{},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{},{:.17g},{:.17g}\n",
-                         s.seed, m.method, m.retain_loss, m.forget_loss, m.w1, m.rel_diff, m.mia_forget, m.mia_train,
-                         m.mia_test, ain, m.seconds, m.speedup);
+      std::string ain = m.has_ain ? fmt::format("{:.17g},{},{},{},{:.17g},{},{}", m.ain, m.ain_steps, m.ain_gold_steps,
+                                                m.ain_cap, m.ain_lr, m.ain_floor ? 1 : 0, m.ain_at_cap ? 1 : 0)
+                                  : ",,,,,,";
+      std::string planted = m.has_planted ? fmt::format("{:.17g}", m.planted_kept) : "";
+      out += fmt::format("{},{},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{},{:.17g},{:.17g},"
+                         "{:.17g},{:.17g},{},{},{:.17g},{:.17g}\n",
+                         s.seed, m.method, m.retain_loss, m.forget_loss, m.train_forget_loss, m.w1, m.rel_diff,
+                         m.mia_forget, m.mia_train, m.mia_test, m.mia_per_class, m.mia_accuracy, m.mia_accuracy_lo,
+                         m.mia_accuracy_hi, m.mia_auc, ain, planted, m.seconds, m.speedup);
     }
   return out;
 }

@@ -7,6 +7,9 @@
 #include "data/augment.h"
 #include "engine/comm.h"
 #include "engine/ops.h"
+#include "engine/rng.h"
+
+#include <fmt/format.h>
 
 namespace dru {
 
@@ -25,6 +28,46 @@ Task make_task(DataSet data, const std::string& rule, ModelConfig model, LossKin
   t.batch = batch;
   t.seed = seed;
   return t;
+}
+
+PlantedTask make_planted_task(const Task& task, double fraction, double shift_sd, uint64_t seed) {
+  DRU_CHECK(fraction > 0 && fraction < 1, "planted audit: the fraction {} must be between 0 and 1", fraction);
+  const Samples& train = task.data.train;
+  const int64_t n = train.size();
+  const int64_t m = std::max<int64_t>(1, std::llround(fraction * double(n)));
+  DRU_CHECK(m < n, "planted audit: {} training samples are too few to plant a shift in {} of them", n, m);
+  std::vector<double> y = train.y.to_vector();
+  // The standard deviation of the point targets (the mean over the horizon for forecasts).
+  const int64_t per = train.y.numel() / std::max<int64_t>(n, 1);
+  double mean = 0, ss = 0;
+  std::vector<double> point(size_t(n), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t k = 0; k < per; ++k) point[size_t(i)] += y[size_t(i * per + k)] / double(per);
+    mean += point[size_t(i)] / double(n);
+  }
+  for (double v : point) ss += (v - mean) * (v - mean);
+  const double sd = std::sqrt(ss / double(std::max<int64_t>(n - 1, 1)));
+  DRU_CHECK(sd > 0, "planted audit: the training targets do not vary, so there is no scale to shift them by");
+  PlantedTask out;
+  out.shift = shift_sd * sd;
+  std::vector<int64_t> perm = Generator(seed).permutation(n);
+  std::vector<bool> planted(size_t(n), false);
+  for (int64_t i = 0; i < m; ++i) planted[size_t(perm[size_t(i)])] = true;
+  for (int64_t i = 0; i < n; ++i)
+    if (planted[size_t(i)])
+      for (int64_t k = 0; k < per; ++k) y[size_t(i * per + k)] += out.shift;
+  Task& t = out.task;
+  t = task;
+  t.data.train.y = Tensor::from(y, train.y.shape(), train.y.dtype()).to(train.y.device());
+  t.rule = ForgetRule{};
+  t.rule.kind = ForgetRule::Kind::ids;
+  t.rule.text = fmt::format("planted: {:g} of the training targets shifted by {:g} sd", fraction, shift_sd);
+  std::vector<int64_t> f, r;
+  for (int64_t i = 0; i < n; ++i) (planted[size_t(i)] ? f : r).push_back(i);
+  t.train = ForgetSplit{t.data.train.select(f), t.data.train.select(r)};
+  t.val = ForgetSplit{t.data.val.select({}), t.data.val};
+  t.test = ForgetSplit{t.data.test.select({}), t.data.test};
+  return out;
 }
 
 ModelInput to_input(const Task& task, const Batch& b, bool train, uint64_t step) {
@@ -201,10 +244,24 @@ std::unique_ptr<Model> fresh_model(const Task& task, uint64_t seed) {
   return m;
 }
 
-std::unique_ptr<Model> copy_model(const Task& task, const Model& src) {
-  std::unique_ptr<Model> m = fresh_model(task, 0);
+std::unique_ptr<Model> copy_model(const Task& task, const Model& src, uint64_t seed) {
+  std::unique_ptr<Model> m = fresh_model(task, seed);
   m->load_state_dict(src.state_dict());
   return m;
+}
+
+uint64_t stream_seed(uint64_t seed, const std::string& stream) {
+  // FNV-1a of the name, then SplitMix64's finaliser over (seed, name): a full-avalanche mix, so nearby
+  // seeds and similar names give unrelated streams.
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : stream) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  uint64_t z = seed + 0x9e3779b97f4a7c15ull * (h | 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
 }
 
 }  // namespace dru

@@ -27,7 +27,7 @@ struct Task {
   LossKind loss = LossKind::l1;
   std::vector<double> quantiles{0.1, 0.5, 0.9};  // LossKind::quantile (electricity)
   int64_t batch = 256;
-  uint64_t seed = 0;        // data order, augmentation and initialisation derive from it
+  uint64_t seed = 0;        // the run's seed: every random stream derives from it (stream_seed)
   bool augment_eval = false;  // apply training augmentation when evaluating (the paper's quirk, PAPER.md §6.4)
   // Where models live and compute. The experiment moves the data sets to the GPU when they fit
   // (batches are then gathered there); otherwise each batch is copied to the device as it is gathered.
@@ -41,6 +41,17 @@ struct Task {
 // Builds a Task: applies the rule to every split (count_forget's checks included).
 Task make_task(DataSet data, const std::string& rule, ModelConfig model, LossKind loss, int64_t batch,
                uint64_t seed);
+
+// The planted-shift audit's task (docs/metrics.md): a copy of task whose training split has a seeded random
+// `fraction` of its samples' targets raised by shift_sd standard deviations of the training (point)
+// targets. Those samples are the forget set and the rest the retain set; the validation and test splits
+// keep their targets and are all retain (their forget parts are empty). shift is the shift in target
+// units.
+struct PlantedTask {
+  Task task;
+  double shift = 0;
+};
+PlantedTask make_planted_task(const Task& task, double fraction, double shift_sd, uint64_t seed);
 
 // A gathered batch as model input on task.device: u8 images become normalised f32 (augmented when
 // train, with the Philox stream (seed, step)); other fields pass through.
@@ -87,8 +98,14 @@ std::vector<double> predict(Model& model, const Task& task, const Samples& s);
 // Per-sample losses (eval mode), for the membership-inference attack.
 std::vector<double> sample_losses(Model& model, const Task& task, const Samples& s);
 
-// A new model of the task's architecture: fresh (seeded with seed) or a copy of src's weights.
+// A new model of the task's architecture: fresh (initialised from seed), or a copy of src's weights and
+// buffers whose own random streams (dropout) start from seed.
 std::unique_ptr<Model> fresh_model(const Task& task, uint64_t seed);
-std::unique_ptr<Model> copy_model(const Task& task, const Model& src);
+std::unique_ptr<Model> copy_model(const Task& task, const Model& src, uint64_t seed);
+
+// The seed of one named random stream of a run (a stage's initialisation and batch order, the attack's
+// sampling, the amnesiac targets, ...): every generator of a run derives from the run's seed this way, so
+// two seeds differ in every stream and two streams of one seed never coincide.
+uint64_t stream_seed(uint64_t seed, const std::string& stream);
 
 }  // namespace dru
