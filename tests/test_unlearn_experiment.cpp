@@ -296,6 +296,11 @@ TEST_CASE("experiment: --set changes one setting of one stage, and refuses anyth
   CHECK(p.methods["gaussian-amnesiac"].batch == 32);
   CHECK(dru::planted_settings(p).epochs == 40);
   CHECK_FALSE(dru::planted_settings(p).restore_best);  // the audit keeps its last epoch
+  dru::apply_setting(p, "planted.epochs=60");
+  CHECK(dru::planted_settings(p).epochs == 60);         // the last assignment wins
+  CHECK(dru::planted_settings(dru::make_preset("stsb-lstm", true)).epochs == 40);    // at least 40
+  CHECK(dru::planted_settings(dru::make_preset("stsb-lstm", false)).epochs == 100);  // or the original's
+  CHECK(dru::planted_settings(p).plateau.patience >= 1000000);                       // a constant rate
   CHECK(p.original.epochs == 3);                        // planted.* leaves the original alone
   for (const char* bad : {"blindspot.beta", "beta=10", "lunch.epochs=3", "finetune.speed=3", "finetune.epochs=0",
                           "finetune.epochs=2.5", "finetune.epochs=", "finetune.lr=-1", "finetune.lr=nan",

@@ -63,9 +63,9 @@ struct Preset {
   // Stage settings.
   MethodSettings original, gold;
   std::map<std::string, MethodSettings> methods;  // by method_names()
-  // The planted audit's original and gold models train as the original does but keep their last epoch
-  // (a held-out validation loss cannot reward carrying a per-sample planted shift, so the best-validation
-  // epoch would hide the signal the audit plants); `--set planted.KEY=VALUE` changes them alone.
+  // The planted audit's original and gold models train as the original does, but at a constant rate, for
+  // at least 40 epochs, keeping their last epoch (planted_settings: a held-out validation loss cannot
+  // reward carrying a per-sample planted shift); `--set planted.KEY=VALUE` changes them alone.
   std::vector<std::string> planted_sets;
   // Metric settings.
   MiaSettings mia;
@@ -86,7 +86,8 @@ nlohmann::json settings_json(const MethodSettings& s);
 // audit's training stages); KEY one of setting_keys(). Throws UsageError (one line naming the valid
 // stages, keys or values) on anything else.
 void apply_setting(Preset& p, const std::string& assignment);
-// The planted audit's training settings: the original's, last epoch kept, then p.planted_sets.
+// The planted audit's training settings: the original's with no plateau steps, at least 40 epochs and the
+// last epoch kept, then p.planted_sets.
 MethodSettings planted_settings(const Preset& p);
 std::vector<std::string> setting_keys();
 
