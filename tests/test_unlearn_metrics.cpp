@@ -365,9 +365,19 @@ TEST_CASE("anamnesis index: exact counts, the rate ladder, and floor and cap fla
     MESSAGE("ladder:" << tried << "; chosen lr " << plan.lr << " with " << plan.gold_steps << " steps");
     REQUIRE(!plan.tried.empty());
     CHECK(plan.from_ladder);
-    for (size_t i = 0; i < plan.tried.size(); ++i) {
+    CHECK(plan.resolved());
+    // The ladder's rungs in order while the count stays below the minimum ...
+    size_t i = 0;
+    while (i < plan.tried.size() && plan.tried[i].second < 8) {
       CHECK(plan.tried[i].first == ain_ladder()[i]);
-      if (i + 1 < plan.tried.size()) CHECK(plan.tried[i].second < 8);  // a rung below the minimum goes on
+      ++i;
+    }
+    REQUIRE(i < plan.tried.size());
+    CHECK(plan.tried[i].first == ain_ladder()[i]);
+    // ... then either that rung resolves, or the rate is bisected between it and the rung before.
+    for (size_t j = i + 1; j < plan.tried.size(); ++j) {
+      CHECK(plan.tried[j].first < ain_ladder()[i - 1]);
+      CHECK(plan.tried[j].first > ain_ladder()[i]);
     }
     CHECK(plan.lr == plan.tried.back().first);
     CHECK(plan.gold_steps == plan.tried.back().second);
@@ -376,6 +386,24 @@ TEST_CASE("anamnesis index: exact counts, the rate ladder, and floor and cap fla
     const AinResult r = anamnesis_index(task, *far, plan);
     CHECK(r.steps == plan.gold_steps);
     CHECK(r.ain == 1.0);
+    // A count that jumps from below the minimum straight to the cap is bisected: with a cap of 9 and a
+    // minimum of 8, only a count of exactly 8 resolves.
+    AinSettings narrow;
+    narrow.min_gold_steps = 8;
+    narrow.cap = 9;
+    const AinPlan bisected = plan_ain(task, *original, *far, narrow);
+    tried.clear();
+    for (auto& [lr, n] : bisected.tried) tried += fmt::format(" {}:{}", lr, n);
+    MESSAGE("cap 9, minimum 8:" << tried);
+    size_t k = 0;
+    while (k < bisected.tried.size() && bisected.tried[k].first == ain_ladder()[k]) ++k;
+    for (size_t j = k; j < bisected.tried.size(); ++j) {  // bisected rates lie between the last two rungs
+      REQUIRE(k >= 2);
+      CHECK(bisected.tried[j].first < ain_ladder()[k - 2]);
+      CHECK(bisected.tried[j].first > ain_ladder()[k - 1]);
+    }
+    CHECK(bisected.tried.size() <= ain_ladder().size() + 6);
+    CHECK((bisected.resolved() ? bisected.gold_steps == 8 : true));
     // A fixed rate is used as given.
     s.lr = 0.01;
     const AinPlan fixed = plan_ain(task, *original, *far, s);

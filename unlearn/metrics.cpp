@@ -296,14 +296,33 @@ AinPlan plan_ain(const Task& task, const Model& original, const Model& gold, con
   std::unique_ptr<Model> orig = copy_model(task, original, task.seed);  // evaluate needs a non-const model
   plan.target = (1 + s.alpha) * evaluate(*orig, task, task.val.forget);
   plan.from_ladder = s.lr == 0;
-  const std::vector<double> rates = plan.from_ladder ? ain_ladder() : std::vector<double>{s.lr};
-  for (double lr : rates) {
+  auto run = [&](double lr) {
     const int64_t steps = relearn_steps(task, gold, plan.target, lr, plan.cap);
     plan.tried.emplace_back(lr, steps);
     plan.lr = lr;
     plan.gold_steps = steps;
+    return steps;
+  };
+  if (!plan.from_ladder) {
+    run(s.lr);
+    return plan;
+  }
+  double fast = 0;  // the smallest rate tried at which the gold model needed fewer than the minimum
+  for (double lr : ain_ladder()) {
+    const int64_t steps = run(lr);
     // Enough steps at this rate, or none needed at all (a lower rate cannot change a count of 0).
-    if (steps >= s.min_gold_steps || steps == 0) break;
+    if (steps == 0 || (steps >= s.min_gold_steps && steps < plan.cap)) return plan;
+    if (steps >= plan.cap) break;
+    fast = lr;
+  }
+  // The count jumped from below the minimum straight to the cap (the relearning stalls above the target at
+  // the smaller rate): bisect the rate, geometrically, between the two.
+  double slow = plan.lr;
+  for (int i = 0; i < 6 && fast > 0 && plan.gold_steps >= plan.cap; ++i) {
+    const double mid = std::sqrt(fast * slow);
+    const int64_t steps = run(mid);
+    if (steps >= s.min_gold_steps && steps < plan.cap) return plan;
+    (steps < s.min_gold_steps ? fast : slow) = mid;
   }
   return plan;
 }

@@ -91,7 +91,10 @@ int64_t relearn_steps(const Task& task, const Model& model, double target, doubl
 int64_t default_ain_cap(const Task& task);
 
 struct AinSettings {
-  double lr = 0;                 // 0: the largest rate of ain_ladder() at which the gold model needs >= min_gold_steps
+  // 0: the largest rate of ain_ladder() at which the gold model needs at least min_gold_steps and fewer
+  // than cap steps; when the count jumps from below the minimum at one rung straight to the cap at the
+  // next, the rate between them is bisected (geometrically, at most 6 times).
+  double lr = 0;
   double alpha = 0.05;           // target = (1 + alpha) x the original's validation forget loss
   int64_t cap = 0;               // steps; 0: default_ain_cap
   int64_t min_gold_steps = 20;
