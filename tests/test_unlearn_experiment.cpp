@@ -134,6 +134,8 @@ TEST_CASE("report: markdown table of one seed") {
   // Flags: a count of 1 (an upper bound), a count at the cap (a lower bound), a gold count below the minimum.
   r.seeds[0].rows[2].ain_steps = 1;
   CHECK(dru::render_markdown(r).find("| ≤0.500 |") != std::string::npos);
+  r.seeds[0].rows[2].ain_steps = 0;  // already at the target: the floor too
+  CHECK(dru::render_markdown(r).find("| ≤0.500 |") != std::string::npos);
   r.seeds[0].rows[2].ain_steps = 200;
   CHECK(dru::render_markdown(r).find("| ≥0.500 |") != std::string::npos);
   r.seeds[0].rows[2].ain_gold_steps = 3;

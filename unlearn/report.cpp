@@ -211,12 +211,12 @@ std::string format_interval(const std::vector<double>& v, int precision) {
 }
 
 // The AIN cell: the ratio (mean over seeds) with its marks: ≥ when a count hit the cap (the ratio is a
-// lower bound), ≤ when the model's count is 1 (it cannot resolve less than a step), * when the gold
+// lower bound), ≤ when the model's count is 0 or 1 (it cannot resolve less than a step), * when the gold
 // model's count did not resolve.
 std::string ain_cell(const Rows& rows, bool* any_cap, bool* any_floor, bool* any_gold) {
   std::string mark;
   const bool cap = count_if(rows, [](auto& m) { return m.ain_steps >= m.ain_cap; }) > 0;
-  const bool floor = count_if(rows, [](auto& m) { return m.ain_steps == 1; }) > 0;
+  const bool floor = count_if(rows, [](auto& m) { return m.ain_steps <= 1; }) > 0;
   const bool gold = count_if(rows, [](auto& m) { return m.ain_gold_unresolved(); }) > 0;
   *any_cap |= cap;
   *any_floor |= floor;
@@ -321,7 +321,9 @@ std::string render_markdown(const ResultSet& r) {
   if (any_gold)
     out += "\n\\* the gold model's relearning count is below its minimum or at the cap at every rate tried: the "
            "ratios of this row carry little information.\n";
-  if (any_floor) out += "\n≤ the model relearned in a single step: the ratio is an upper bound.\n";
+  if (any_floor)
+    out += "\n≤ the model was back within the target before relearning (0 steps) or after a single step: the ratio "
+           "cannot resolve anything faster.\n";
   if (any_cap) out += "\n≥ a count reached the cap without getting back to the target: the ratio is a bound.\n";
   for (const auto& n : r.notes) out += "\n" + n + "\n";
   return out;
