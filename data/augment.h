@@ -3,7 +3,7 @@
 //
 // The per-pixel math and the exact layout of the Philox draws are in kernels/augment/augment.h, so a
 // CUDA kernel can reproduce the CPU bytes. The paper's code also augments while it computes metrics
-// (PAPER.md §6.4); a caller that wants that quirk passes train = true at evaluation.
+// (docs/paper.md §6.4); a caller that wants that quirk passes train = true at evaluation.
 #pragma once
 
 #include <cstdint>

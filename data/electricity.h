@@ -15,7 +15,7 @@
 // finite number >= 0. Time is counted in hours from 2011-01-01 00:00, the first hour of the UCI file and the
 // origin of TFT's days_from_start; so 2014-01-01 is day 1096 (365 + 366 + 365 days later) in either format.
 //
-// The paper's pipeline (PAPER.md §1.2), which load_electricity follows:
+// The paper's pipeline (docs/paper.md §1.2), which load_electricity follows:
 //   * Active range: a customer's hours from its first to its last non-zero reading, found over the whole
 //     file (TFT: zeros → NaN, then first/last valid index). Hours outside it — the zeros before a customer
 //     was connected — belong to none of its windows; zeros inside it are kept as 0 kW.

@@ -7,11 +7,11 @@
 // sentence2 and score, and takes the sample key from `index` where there is one (the row number
 // otherwise). Fields are split on TAB only, with no quote processing: sentences contain quote
 // characters, and a CSV reader with default quoting merges lines and loses rows (the paper's notebook
-// read 5,109 training pairs for that reason, PAPER.md §1.2 and §6.14). Every row must have the header's
+// read 5,109 training pairs for that reason, docs/paper.md §1.2 and §6.14). Every row must have the header's
 // field count and a finite score in [0, 5]; otherwise one error names file:line. Blank lines are
 // skipped; a CR before the newline and a UTF-8 byte-order mark are tolerated.
 //
-// Cleaning (the paper's utils.clean_text, PAPER.md §1.2), applied in this order:
+// Cleaning (the paper's utils.clean_text, docs/paper.md §1.2), applied in this order:
 //   1. lower-case (ASCII; Python's Unicode lower() differs only on letters that STS-B does not contain)
 //   2. every "http" and the non-whitespace after it becomes a space (the regex http\S+; Python's \s,
 //      so Unicode spaces such as U+00A0 end a URL too)

@@ -1,4 +1,4 @@
-// allcnn.h — the paper's AllCNN regressor for 32x32 face images (PAPER §2.1, "AllCNN"; models.py's
+// allcnn.h — the paper's AllCNN regressor for 32x32 face images (docs/paper.md §2.1, "AllCNN"; models.py's
 // AllCNN(num_classes=1) with batch norm on and dropout off).
 //
 // Eight blocks, each Conv2d (no bias) -> BatchNorm2d -> ReLU, padding (k - 1) / 2:

@@ -1,6 +1,6 @@
 // bert_lite.h — a small BERT-style transformer encoder regressor for sentence pairs (STS-B).
 //
-// The paper uses no transformer (PAPER §3.6: "BERT: not in code"); this model is ours, built like
+// The paper uses no transformer (docs/paper.md §3.6: "BERT: not in code"); this model is ours, built like
 // BERT-base at a smaller size (Devlin et al. 2019):
 //
 //   x  token ids   (N, T) i64 ─ embeddings.word     ─┐

@@ -1,6 +1,6 @@
 // forecaster.h — "electricity-lstm": a quantile LSTM forecaster for hourly electricity load.
 //
-// The paper's electricity LSTM (PAPER §2.1, commit eff3353) predicts 3 quantiles of one step from
+// The paper's electricity LSTM (docs/paper.md §2.1, commit eff3353) predicts 3 quantiles of one step from
 // LSTM(5 -> 64) over a window; its data pipeline targets 24 steps, and the customer id went in as a raw
 // number. This is the same idea made direct: it predicts the next `horizon` hours at once, and the
 // customer enters through a learned embedding.

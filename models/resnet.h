@@ -1,4 +1,4 @@
-// resnet.h — ResNet-18 with one regression output (PAPER §2.1, "ResNet18": torchvision's resnet18 with
+// resnet.h — ResNet-18 with one regression output (docs/paper.md §2.1, "ResNet18": torchvision's resnet18 with
 // its 1000-way fc replaced by Linear(512 -> 1)).
 //
 //   stem    conv1 7x7 stride 2 pad 3 (3 -> 64, no bias) -> bn1 -> ReLU             act "stem"

@@ -1,4 +1,4 @@
-// stsb_lstm.h — the paper's siamese LSTM regressor for STS-B sentence-pair similarity (PAPER §2.1,
+// stsb_lstm.h — the paper's siamese LSTM regressor for STS-B sentence-pair similarity (docs/paper.md §2.1,
 // "LSTMnetwork (STS-B)").
 //
 // One LSTM is shared by both sentences; each sentence is a sequence of word vectors.

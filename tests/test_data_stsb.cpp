@@ -55,7 +55,7 @@ TEST_CASE("stsb: the shipped splits hold 5249 1000 1000 pairs with the paper's s
   CHECK(s.train.size() == 5249);
   CHECK(s.val.size() == 1000);
   CHECK(s.test.size() == 1000);
-  // Quote-free parsing (PAPER.md §1.2): forget 1,571 / 400 / 400, retain 3,678 / 600 / 600.
+  // Quote-free parsing (docs/paper.md §1.2): forget 1,571 / 400 / 400, retain 3,678 / 600 / 600.
   CHECK(count_below(s.train, 2) == 1571);
   CHECK(count_below(s.val, 2) == 400);
   CHECK(count_below(s.test, 2) == 400);

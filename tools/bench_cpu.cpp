@@ -2,7 +2,7 @@
 // tools/bench_torch_cpu.py, against PyTorch on the same CPU).
 //
 //   step: one training step (forward, backward, Adam) of a conv net with AllCNN's convolutions
-//         (PAPER.md §2.1: 3→96→96→192(s2)→192→192→192(s2)→192→192(1x1), each conv → batchnorm → ReLU,
+//         (docs/paper.md §2.1: 3→96→96→192(s2)→192→192→192(s2)→192→192(1x1), each conv → batchnorm → ReLU,
 //         then AvgPool(8) → Linear(192→1)), batch 32, 32×32 inputs, L1 loss.
 //   resnet: one training step of ResNet-18 with the small-image stem (models/), batch 16, 32x32, L1.
 //   adam: one Adam step over an 11.2 M-parameter arena (ResNet-18's size). Adam reads p, g, m, v and

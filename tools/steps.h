@@ -1,5 +1,5 @@
 // steps.h — `dru train`, `dru unlearn` and `dru eval`: the stages of `dru experiment` one at a time, on
-// safetensors checkpoints (issue 6 item 3).
+// safetensors checkpoints.
 //
 // A checkpoint written here carries, in its "__metadata__", what rebuilds its task: preset, quick, data
 // (the resolved path), rule, seed, the model configuration as JSON, the stage (original, gold or a method)

@@ -97,7 +97,7 @@ Preset make_preset(const std::string& name, bool quick) {
       p.gold = training(15);
     }
   } else if (name == "stsb-bertlite") {
-    // The paper has no BERT run (PAPER.md §3.6): the data, rule and loss are stsb-lstm's; the learning
+    // The paper has no BERT run (docs/paper.md §3.6): the data, rule and loss are stsb-lstm's; the learning
     // rates are ours. Adam at the paper's 0.01 makes a post-LayerNorm transformer diverge, so every rate
     // is the paper's / 100 (training 1e-4, the usual BERT rate; methods 1e-5; the blindspot model 1e-4),
     // keeping the paper's 10:1 ratio of training to unlearning rates. Epochs and schedules as the paper's.
@@ -136,7 +136,7 @@ Preset make_preset(const std::string& name, bool quick) {
   } else if (name == "utkface-allcnn" || name == "agedb-allcnn" || name == "agedb-resnet18" ||
              name == "imdbwiki-resnet18") {
     // ResNet-18 runs at 32x32 with the small-image stem (3x3 stride 1, no max-pool), as AllCNN's inputs;
-    // IMDB-WIKI takes AgeDB's rule (age<=30; the paper names no rule for it, PAPER.md §1.2).
+    // IMDB-WIKI takes AgeDB's rule (age<=30; the paper names no rule for it, docs/paper.md §1.2).
     p.dataset = "images";
     p.model = name.ends_with("resnet18") ? "resnet18" : "allcnn";
     p.small_stem = p.model == "resnet18";

@@ -28,7 +28,7 @@ struct Task {
   std::vector<double> quantiles{0.1, 0.5, 0.9};  // LossKind::quantile (electricity)
   int64_t batch = 256;
   uint64_t seed = 0;        // the run's seed: every random stream derives from it (stream_seed)
-  bool augment_eval = false;  // apply training augmentation when evaluating (the paper's quirk, PAPER.md §6.4)
+  bool augment_eval = false;  // apply training augmentation when evaluating (the paper's quirk, docs/paper.md §6.4)
   // Where models live and compute. The experiment moves the data sets to the GPU when they fit
   // (batches are then gathered there); otherwise each batch is copied to the device as it is gathered.
   // Predictions come back to the host for the metrics.
@@ -82,7 +82,7 @@ Tensor task_loss(const Task& task, const Tensor& pred, const Tensor& y);
 // the horizon (what Wasserstein and the relative difference compare).
 std::vector<double> point_predictions(const Task& task, const Tensor& pred);
 
-// Mean of per-batch mean losses in eval mode, no gradient (the paper's `evaluate`, PAPER.md §4, whose
+// Mean of per-batch mean losses in eval mode, no gradient (the paper's `evaluate`, docs/paper.md §4, whose
 // last smaller batch weighs as much as the others).
 // Data parallel, these three share the batches out among the ranks and combine the results, so every
 // rank returns the whole answer: the loss sums are all-reduced, per-sample values are gathered (each

@@ -1,4 +1,4 @@
-// at_loss.h — the attention-transfer distance of Blindspot unlearning (PAPER.md §3.5), fused: one pass
+// at_loss.h — the attention-transfer distance of Blindspot unlearning (docs/paper.md §3.5), fused: one pass
 // gives the loss and its gradient with respect to the trained model's activation a; b is the frozen
 // model's activation and gets no gradient.
 //

@@ -1,7 +1,7 @@
 // augment.h — the paper's training augmentation for face images, per pixel, shared by the CPU loop and
 // a future CUDA kernel.
 //
-// PyTorch semantic matched (PAPER.md §1.2, datasets.AgeDB): RandomCrop(S, padding=16) with zero padding,
+// PyTorch semantic matched (docs/paper.md §1.2, datasets.AgeDB): RandomCrop(S, padding=16) with zero padding,
 // then RandomHorizontalFlip(p=0.5), then ToTensor and Normalize(0.5, 0.5), i.e.
 //   out(c, y, x) = norm(in(c, y + top - P, xs + left - P)),  xs = flip ? S - 1 - x : x,
 //   norm(v) = (v / 255 - 0.5) / 0.5  in [-1, 1],
