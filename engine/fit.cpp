@@ -7,7 +7,10 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/checkpoint.h"
+#include "engine/failpoint.h"
 #include "engine/comm.h"
 #include "engine/cuda_runtime.h"
 
@@ -24,20 +27,13 @@ std::map<std::string, Tensor> snapshot(const Module& m) {
   return s;
 }
 
-// Paths inside the checkpoint folder.
+// Paths inside the checkpoint folder. Resuming reads only `state`; best and last are copies for users
+// (PyTorch opens them), written after it.
 struct Paths {
   std::string best, last, state;
   explicit Paths(const std::string& dir)
       : best(dir + "/best.safetensors"), last(dir + "/last.safetensors"), state(dir + "/last.state.safetensors") {}
 };
-
-void save_model(const std::string& path, const std::map<std::string, Tensor>& weights,
-                std::map<std::string, std::string> meta) {
-  TensorFile f;
-  f.tensors = weights;
-  f.metadata = std::move(meta);
-  save_safetensors(path, f);
-}
 
 double meta_number(const TensorFile& f, const std::string& key, const std::string& path) {
   auto it = f.metadata.find(key);
@@ -47,6 +43,95 @@ double meta_number(const TensorFile& f, const std::string& key, const std::strin
   DRU_CHECK(!it->second.empty() && *end == '\0', "{}: metadata '{}' = '{}' is not a number", path, key, it->second);
   return x;
 }
+
+// The training state after an epoch, in ONE file written atomically (write_file_atomic's rename), so a
+// run killed at any moment finds either the previous epoch's complete state or this one's: never weights
+// of one epoch beside optimiser moments of another. It holds the weights ("model." + name), the best
+// weights so far ("best." + name), Adam's moments and step, the scheduler, the epoch counters and the
+// state of every random generator of the model (dropout), so the resumed run draws what an
+// uninterrupted one would.
+constexpr const char* kStateFormat = "dru-fit-state-2";
+
+struct Resumed {
+  int epoch = 0, best_epoch = 0;
+  double best_val = HUGE_VAL;
+  std::map<std::string, Tensor> best;
+};
+
+void save_state(const std::string& path, Module& model, const std::map<std::string, Tensor>& weights,
+                const std::map<std::string, Tensor>& best, const Adam& adam, const ReduceLROnPlateau& plateau, int epoch,
+                int best_epoch, double best_val) {
+  TensorFile f = adam.state();
+  for (auto& [k, v] : plateau.state_metadata()) f.metadata[k] = v;
+  for (auto& [name, t] : weights) f.tensors["model." + name] = t;
+  for (auto& [name, t] : best) f.tensors["best." + name] = t;
+  nlohmann::json gens = nlohmann::json::object();
+  for (auto& [name, g] : model.generators()) {
+    const Generator::State st = g->state();
+    gens[name] = {st.seed, st.offset, st.used};
+  }
+  f.metadata["format"] = kStateFormat;
+  f.metadata["fit.epoch"] = std::to_string(epoch);
+  f.metadata["fit.best_epoch"] = std::to_string(best_epoch);
+  f.metadata["fit.best_val"] = fmt::format("{:.17g}", best_val);
+  f.metadata["fit.generators"] = gens.dump();
+  save_safetensors(path, f);
+}
+
+Resumed load_state(const std::string& path, Module& model, Adam& adam, ReduceLROnPlateau& plateau) {
+  TensorFile f = load_safetensors(path);
+  auto fmt_it = f.metadata.find("format");
+  DRU_CHECK(fmt_it != f.metadata.end() && fmt_it->second == kStateFormat,
+            "{}: not a training state this dru can resume (format '{}', expected '{}'); delete the checkpoint "
+            "folder or run without --resume",
+            path, fmt_it == f.metadata.end() ? "none" : fmt_it->second, kStateFormat);
+  TensorFile optimiser;
+  optimiser.metadata = f.metadata;
+  std::map<std::string, Tensor> weights;
+  Resumed r;
+  for (auto& [name, t] : f.tensors) {
+    if (name.rfind("model.", 0) == 0)
+      weights[name.substr(6)] = t;
+    else if (name.rfind("best.", 0) == 0)
+      r.best[name.substr(5)] = t;
+    else
+      optimiser.tensors[name] = t;
+  }
+  r.epoch = int(meta_number(f, "fit.epoch", path));
+  r.best_epoch = int(meta_number(f, "fit.best_epoch", path));
+  r.best_val = meta_number(f, "fit.best_val", path);
+  nlohmann::json gens;
+  try {
+    gens = nlohmann::json::parse(f.metadata.at("fit.generators"));
+  } catch (const std::exception&) {
+    DRU_FAIL("{}: the generators' state is missing or unreadable; delete the checkpoint folder", path);
+  }
+  auto mine = model.generators();
+  DRU_CHECK(gens.is_object() && gens.size() == mine.size(),
+            "{}: the state holds {} generators but the model has {}; was it saved for another model?", path,
+            gens.is_object() ? gens.size() : 0, mine.size());
+  std::vector<Generator::State> states;
+  for (auto& [name, g] : mine) {
+    DRU_CHECK(gens.contains(name) && gens[name].is_array() && gens[name].size() == 3,
+              "{}: no state for the model's generator '{}'", path, name);
+    states.push_back({gens[name][0].get<uint64_t>(), gens[name][1].get<uint64_t>(), gens[name][2].get<int>()});
+  }
+  // Everything is checked before anything changes: the weights, then the optimiser and scheduler (their
+  // loader checks before it changes), then the generators.
+  model.load_state_dict(weights);
+  load_train_state(optimiser, adam, plateau, path);
+  for (size_t i = 0; i < mine.size(); ++i) mine[i].second->restore(states[i]);
+  return r;
+}
+
+void save_model(const std::string& path, const std::map<std::string, Tensor>& weights,
+                std::map<std::string, std::string> meta) {
+  TensorFile f;
+  f.tensors = weights;
+  f.metadata = std::move(meta);
+  save_safetensors(path, f);
+}
+
 
 // Full batches' training steps replayed from one CUDA graph (FitConfig::graphs). The first batch with
 // the graph's shapes runs eagerly (cuDNN plans, workspaces and model caches reach their size), the next
@@ -141,17 +226,15 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
     if (root) fs::create_directories(cfg.checkpoint_dir, ec);
     DRU_CHECK(!ec, "fit: cannot create checkpoint folder {}: {}", cfg.checkpoint_dir, ec.message());
     paths = std::make_unique<Paths>(cfg.checkpoint_dir);
-    // Rank 0 decides; every rank then reads the files (a resumed parallel run needs a shared folder).
-    const bool saved = comm.broadcast(fs::exists(paths->last) && fs::exists(paths->state) ? 1.0 : 0.0) != 0;
+    // Rank 0 decides; every rank then reads the file (a resumed parallel run needs a shared folder).
+    const bool saved = comm.broadcast(fs::exists(paths->state) ? 1.0 : 0.0) != 0;
     if (cfg.resume && saved) {
-      TensorFile last = load_safetensors(paths->last);
-      model.load_state_dict(last.tensors);
-      load_train_state(paths->state, adam, plateau);
-      res.start_epoch = int(meta_number(last, "epoch", paths->last)) + 1;
-      res.best_epoch = int(meta_number(last, "best_epoch", paths->last));
-      res.best_val = meta_number(last, "best_val", paths->last);
-      if (fs::exists(paths->best)) best = load_safetensors(paths->best).tensors;
-      if (root) std::fprintf(stderr, "fit: resuming from %s after epoch %d\n", cfg.checkpoint_dir.c_str(), res.start_epoch - 1);
+      Resumed r = load_state(paths->state, model, adam, plateau);
+      res.start_epoch = r.epoch + 1;
+      res.best_epoch = r.best_epoch;
+      res.best_val = r.best_val;
+      best = std::move(r.best);
+      if (root) std::fprintf(stderr, "fit: resuming from %s after epoch %d\n", cfg.checkpoint_dir.c_str(), r.epoch);
     } else if (cfg.resume && root) {
       std::fprintf(stderr, "fit: no saved state in %s; starting from epoch 1\n", cfg.checkpoint_dir.c_str());
     }
@@ -208,6 +291,7 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
         graph->run(hooks.stage(b));
       else
         train_step([&] { return staged ? hooks.staged_loss(hooks.stage(b)) : hooks.train_loss(b); });
+      failpoint("fit.batch");
     }
     model.train(false);
     if (parallel) broadcast_buffers(model);
@@ -244,16 +328,15 @@ FitResult fit(Module& model, ParamArena& arena, const FitHooks& hooks, const Fit
       res.best_val = e.val_loss;
       res.best_epoch = epoch;
       best = snapshot(model);
-      if (paths && root) save_model(paths->best, best, {{"epoch", std::to_string(epoch)}});
     }
     if (!device_val) plateau.step(e.val_loss);
     adam.set_lr(plateau.lr());
     if (paths && root) {
-      save_model(paths->last, snapshot(model),
-                 {{"epoch", std::to_string(epoch)},
-                  {"best_epoch", std::to_string(res.best_epoch)},
-                  {"best_val", fmt::format("{:.17g}", res.best_val)}});
-      save_train_state(paths->state, adam, plateau);
+      const std::map<std::string, Tensor> weights = snapshot(model);
+      save_state(paths->state, model, weights, best, adam, plateau, epoch, res.best_epoch, res.best_val);
+      failpoint("fit.epoch_saved");
+      save_model(paths->last, weights, {{"epoch", std::to_string(epoch)}});
+      if (e.improved) save_model(paths->best, best, {{"epoch", std::to_string(epoch)}});
     }
     e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.epochs.push_back(e);

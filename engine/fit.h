@@ -5,8 +5,11 @@
 // validation loss and hand its learning rate to Adam. With the arena on CUDA the batch losses are
 // summed on the device (a training step never waits for the GPU) and, with validate_device, the
 // scheduler runs on the GPU too: the host synchronises once per epoch to read the epoch's numbers. The best-validation weights are kept (in memory
-// and, with a checkpoint folder, as best.safetensors); with a folder the loop also writes the last
-// weights and the optimiser/scheduler state after every epoch, atomically, and resumes from them.
+// and, with a checkpoint folder, as best.safetensors). With a folder the loop writes, after every epoch,
+// last.state.safetensors: the whole training state in one atomic file (weights, best weights, Adam,
+// scheduler, epoch counters, the model's generators), which is all that resume reads, so a run killed at
+// any moment resumes to the numbers an uninterrupted run gives; last.safetensors and best.safetensors
+// (weights only, for users) are written after it.
 // With FitConfig::graphs a full batch's step is one CUDA graph replay (see StepGraph in fit.cpp).
 // One log line per epoch goes to the log hook (stdout by default).
 //

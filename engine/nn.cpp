@@ -101,6 +101,15 @@ void Module::to(Device dev) {
   for (auto& [n, c] : children_) c->to(dev);
 }
 
+std::vector<std::pair<std::string, Generator*>> Module::generators() {
+  std::vector<std::pair<std::string, Generator*>> out, mine;
+  own_generators(mine);
+  out.insert(out.end(), mine.begin(), mine.end());
+  for (auto& [n, c] : children_)
+    for (auto& [name, g] : c->generators()) out.emplace_back(n + "." + name, g);
+  return out;
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, c] : children_) c->train(on);

@@ -46,12 +46,18 @@ class Module {
   void train(bool on = true);
   void eval() { train(false); }
   bool training() const { return training_; }
+  // Every random generator in the tree (dropout's), with dotted names ("dropout1.generator"): the state a
+  // resumed training run restores so that it draws what an uninterrupted run would.
+  std::vector<std::pair<std::string, Generator*>> generators();
+
   // Direct children in registration order (for summaries).
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
 
  protected:
   Tensor register_parameter(const std::string& name, Tensor t);
   Tensor register_buffer(const std::string& name, Tensor t);
+  // A module that owns a generator lists it here (generators() walks the tree).
+  virtual void own_generators(std::vector<std::pair<std::string, Generator*>>& out) { (void)out; }
   template <class M> std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     children_.emplace_back(name, m);
     return m;
@@ -120,6 +126,9 @@ class Dropout : public Module {
   Tensor forward(const Tensor& x) override { return dropout(x, p, training(), gen); }
   double p;
   Generator gen;
+
+ protected:
+  void own_generators(std::vector<std::pair<std::string, Generator*>>& out) override { out.emplace_back("generator", &gen); }
 };
 
 class ReLU : public Module {

@@ -266,7 +266,10 @@ void save_train_state(const std::string& path, const Adam& adam, const ReduceLRO
 }
 
 void load_train_state(const std::string& path, Adam& adam, ReduceLROnPlateau& plateau) {
-  TensorFile f = load_safetensors(path);
+  load_train_state(load_safetensors(path), adam, plateau, path);
+}
+
+void load_train_state(const TensorFile& f, Adam& adam, ReduceLROnPlateau& plateau, const std::string& path) {
   try {
     // Plateau into a copy first: Adam's load checks everything before it changes anything, so after
     // it succeeds nothing below can fail and both objects move together.

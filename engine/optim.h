@@ -95,5 +95,7 @@ class ReduceLROnPlateau {
 void save_train_state(const std::string& path, const Adam& adam, const ReduceLROnPlateau& plateau);
 // Restores both or neither; errors name the file.
 void load_train_state(const std::string& path, Adam& adam, ReduceLROnPlateau& plateau);
+// The same from a file already read (extra tensors and metadata are ignored); errors name `where`.
+void load_train_state(const TensorFile& f, Adam& adam, ReduceLROnPlateau& plateau, const std::string& where);
 
 }  // namespace dru

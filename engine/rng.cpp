@@ -17,6 +17,16 @@ Generator::DeviceDraw Generator::reserve_device(uint64_t n) {
   return {cuda::replay_counter(&offset_, n), 0};
 }
 
+void Generator::restore(const State& s) {
+  DRU_CHECK(s.used >= 0 && s.used <= 4 && (s.used == 4 || s.offset > 0),
+            "Generator::restore: {} words used of a block at counter {} is not a state a generator can be in", s.used,
+            s.offset);
+  seed_ = s.seed;
+  offset_ = s.offset;
+  used_ = s.used;
+  if (used_ < 4) block_ = philox4x32(offset_ - 1, 0, seed_);
+}
+
 uint32_t Generator::next_u32() {
   if (used_ == 4) {
     block_ = philox4x32(reserve(1), 0, seed_);

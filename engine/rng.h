@@ -18,7 +18,17 @@ class Generator {
 
   uint64_t seed() const { return seed_; }
   uint64_t offset() const { return offset_; }
-  void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; }
+  void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; used_ = 4; }
+
+  // Everything that decides the next draws: the seed, the counter, and how many words of the current
+  // four-word block are used (its words come from counter offset - 1). A resumed training run restores
+  // this to draw exactly what an uninterrupted run would (engine/fit.cpp).
+  struct State {
+    uint64_t seed = 0, offset = 0;
+    int used = 4;
+  };
+  State state() const { return {seed_, offset_, used_}; }
+  void restore(const State& s);
 
   // Reserves n counter values and returns the first: a kernel may draw philox4x32(first + i, 0, seed).
   uint64_t reserve(uint64_t n) {

@@ -12,6 +12,7 @@
 #include "tests/tiny_experiment.h"
 #include "tests/util.h"
 #include "unlearn/experiment.h"
+#include "engine/checkpoint.h"
 #include "unlearn/report.h"
 
 namespace {
@@ -20,17 +21,16 @@ using dru::test::read_file;
 using dru::test::seconds_since;
 using dru::test::tiny_stsb;
 
+// results.json without what says how this run went (its start, what it reused), not what it measured.
 nlohmann::json without_start(nlohmann::json j) {
-  j["provenance"].erase("started");
+  for (const char* k : {"started", "resumed", "reused_stages", "continued_training"}) j["provenance"].erase(k);
   return j;
 }
 
 // results.json without the wall-clock fields, which differ between runs.
 nlohmann::json without_timing(nlohmann::json j) {
   if (j.is_object()) {
-    j.erase("seconds");
-    j.erase("speedup");
-    j.erase("started");
+    for (const char* k : {"seconds", "speedup", "started", "resumed", "reused_stages", "continued_training"}) j.erase(k);
     for (auto& [k, v] : j.items()) v = without_timing(v);
   } else if (j.is_array()) {
     for (auto& v : j) v = without_timing(v);
@@ -184,7 +184,7 @@ TEST_CASE("experiment: presets and stage keys") {
     const dru::Preset paper = dru::make_preset(name, false);
     const dru::Preset quick = dru::make_preset(name, true);
     CHECK(paper.original.epochs == 100);
-    // The paper's rate (PAPER.md §2.2), except BERT-lite, which has no paper run: 1/100 of it.
+    // The paper's rate (docs/paper.md §2.2), except BERT-lite, which has no paper run: 1/100 of it.
     CHECK(paper.gold.lr == (name == "stsb-bertlite" ? 1e-4 : 0.01));
     CHECK(quick.original.epochs < paper.original.epochs);
     CHECK(paper.methods.size() == dru::method_names().size());
@@ -229,8 +229,11 @@ TEST_CASE("experiment: a second run reuses every stage and writes the same resul
   CHECK(b.stages_run == 0);
   CHECK(b.stages_cached == 7);
   // The same numbers, timings included (they are the stages' own); only the run's start time is new.
-  CHECK(without_start(nlohmann::json::parse(read_file(tmp.file("results.json")))) ==
-        without_start(nlohmann::json::parse(json1)));
+  const auto again = nlohmann::json::parse(read_file(tmp.file("results.json")));
+  CHECK(without_start(again) == without_start(nlohmann::json::parse(json1)));
+  CHECK(again["provenance"]["resumed"].get<bool>());
+  CHECK(again["provenance"]["reused_stages"].size() == 7);
+  CHECK_FALSE(nlohmann::json::parse(json1)["provenance"]["resumed"].get<bool>());
 
   // A changed method setting reruns that method and the metrics only.
   dru::ExperimentOptions o = tiny_stsb(tmp.str());
@@ -380,4 +383,70 @@ TEST_CASE("experiment: results.json records provenance and the metrics' own chec
   const std::string md = read_file(tmp.file("results.md"));
   CHECK(md.find("Forget MSE (train)") != std::string::npos);
   CHECK(md.find("Settings changed with --set: finetune.epochs=2.") != std::string::npos);
+}
+
+TEST_CASE("experiment: a stage reruns when any input of its key changes") {
+  namespace fs = std::filesystem;
+  dru::test::TempDir tmp("exp_keys");
+  // A private copy of the shipped STS-B data (the GloVe file linked), so it can be edited.
+  fs::create_directories(tmp.path / "data/stsb");
+  fs::create_directories(tmp.path / "data/glove");
+  for (const char* f : {"train_new.tsv", "dev_new.tsv", "test_new.tsv", "english_stopwords.txt"})
+    fs::copy_file(fs::path(DRU_SOURCE_DIR) / "data/stsb" / f, tmp.path / "data/stsb" / f);
+  fs::create_symlink(fs::path(DRU_SOURCE_DIR) / "data/glove/glove.6B.100d.stsb_vocab.txt.gz",
+                     tmp.path / "data/glove/glove.6B.100d.stsb_vocab.txt.gz");
+  auto options = [&] {
+    dru::ExperimentOptions o = tiny_stsb(tmp.file("out"));
+    o.data = tmp.file("data");
+    return o;
+  };
+  dru::ExperimentSummary first = dru::run_experiment(options());
+  CHECK(first.stages_run == 7);
+  CHECK(dru::run_experiment(options()).stages_cached == 7);
+
+  // The original's settings: the original and every method (they start from it) and the metrics rerun; the
+  // gold model does not read the original.
+  dru::ExperimentOptions o = options();
+  o.sets = {"original.lr=0.005"};
+  dru::ExperimentSummary s = dru::run_experiment(o);
+  CHECK(s.stages_run == 6);
+  CHECK(s.stages_cached == 1);
+  // Another forget rule: everything.
+  o = options();
+  o.forget = "score<1.5";
+  CHECK(dru::run_experiment(o).stages_run == 7);
+  // The data's contents under the same path: one score edited in the training file (pair 0, which the tiny
+  // subset keeps) -> everything reruns.
+  {
+    std::string text = read_file(tmp.file("data/stsb/train_new.tsv"));
+    const size_t line = text.find('\n') + 1;             // the first data row
+    const size_t score = text.rfind('\t', text.find('\n', line)) + 1;
+    text.replace(score, text.find('\n', line) - score, "4.9");
+    dru::test::write_file(tmp.file("data/stsb/train_new.tsv"), text);
+  }
+  CHECK(dru::run_experiment(options()).stages_run == 7);
+  CHECK(dru::run_experiment(options()).stages_cached == 7);
+  // An ids= file's contents under the same name: every stage reruns.
+  {
+    std::ofstream ids(tmp.file("ids.txt"));
+    for (int i = 0; i < 40; ++i) ids << "train:" << i * 5249 / 300 << "\nval:" << i * 1000 / 120 << "\ntest:" << i * 1000 / 120 << "\n";
+  }
+  o = options();
+  o.forget = "ids=" + tmp.file("ids.txt");
+  CHECK(dru::run_experiment(o).stages_run == 7);
+  {
+    std::ofstream ids(tmp.file("ids.txt"));
+    for (int i = 1; i < 40; ++i) ids << "train:" << i * 5249 / 300 << "\nval:" << i * 1000 / 120 << "\ntest:" << i * 1000 / 120 << "\n";
+  }
+  CHECK(dru::run_experiment(o).stages_run == 7);
+  // A weights file whose own key is stale (a kill between the two writes of a stage, or a hand copy): the
+  // stage reruns even though its JSON matches.
+  o = options();
+  dru::run_experiment(o);
+  fs::copy_file(tmp.file("out/seed0/finetune.safetensors"), tmp.file("out/seed0/blindspot.safetensors"),
+                fs::copy_options::overwrite_existing);
+  dru::ExperimentSummary stale = dru::run_experiment(o);
+  // Blindspot alone: recomputed, it has the same key, so the metrics computed from it still hold.
+  CHECK(stale.stages_run == 1);
+  CHECK(dru::load_safetensors(tmp.file("out/seed0/blindspot.safetensors")).metadata.at("stage") == "blindspot");
 }

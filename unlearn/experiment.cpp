@@ -14,7 +14,12 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "data/tokenizer.h"
 #include "engine/check.h"
@@ -373,6 +378,39 @@ void print_plan(const Preset& p, const ExperimentOptions& opt, const std::string
                          "+2 sd, unlearned by every method\n");
 }
 
+// One run at a time per output folder: two runs writing the same stages would each finish "successfully"
+// with the last writer's files. An flock(2) on OUT/.dru-lock, held for the run and released by the kernel
+// however the process ends (no stale lock after a kill).
+class OutputLock {
+ public:
+  explicit OutputLock(const fs::path& dir) {
+    if (dir.empty()) return;  // data parallel: rank 0 alone writes the folder
+    const std::string path = (dir / ".dru-lock").string();
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    DRU_CHECK(fd_ >= 0, "{}: cannot open the output folder's lock file ({})", path, std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char pid[32] = {0};
+      ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
+      ::close(fd_);
+      fd_ = -1;
+      DRU_FAIL("another dru experiment (process {}) is writing to {}; wait for it to finish or pass another --out",
+               n > 0 ? std::string(pid, size_t(n)) : std::string("?"), dir.string());
+    }
+    const std::string me = std::to_string(::getpid());
+    if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, me.data(), me.size(), 0) < 0) {
+      // the pid is only for the message above
+    }
+  }
+  ~OutputLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+  }
+  OutputLock(const OutputLock&) = delete;
+  OutputLock& operator=(const OutputLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 nlohmann::json counts_json(const std::vector<ForgetCounts>& counts) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& c : counts) j[c.split] = {{"total", c.total}, {"forget", c.forget}, {"retain", c.retain}};
@@ -426,6 +464,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
   }
   if (opt.progress && root) print_plan(p, opt, sum.out, counts);
   if (root) fs::create_directories(out);
+  OutputLock lock(root ? out : fs::path());
   if (p.model == "bert-lite" && root) tokenizer.save((out / "tokenizer.txt").string());  // for reference; retrained each run
 
   ResultSet& rs = sum.results;
@@ -458,6 +497,8 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
         "the whole shift survives, 0 = as if never seen. Retrain's row is a second gold model of another seed.");
 
   Runner runner(opt, p, sum);
+  std::vector<std::string> reused;                         // stages read back from an earlier run
+  nlohmann::json continued = nlohmann::json::array();     // trainings continued from a per-epoch checkpoint
   nlohmann::json base = data_json(p);
   base["data_fingerprint"] = data_fingerprint(data);
   for (int k = 0; k < opt.seeds; ++k) {
@@ -491,6 +532,12 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
       }
       return s;
     };
+    // What this run reused or continued (results.json says when a run was resumed).
+    auto record = [&](const ModelStage& st, bool cached) {
+      const std::string where = fmt::format("seed{}/{}", seed, st.name);
+      if (cached) reused.push_back(where);
+      if (st.resumed_from_epoch > 0) continued.push_back({{"stage", where}, {"after_epoch", st.resumed_from_epoch}});
+    };
     // Runs (or loads) the original, the gold model and every method of task t under stage names prefix + ...
     auto run_stages = [&](const Task& t, const std::string& prefix, const MethodSettings& original_settings,
                           const MethodSettings& gold_settings, std::vector<ModelStage>& models) {
@@ -500,6 +547,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
         const auto s = with_ckpt(original_settings, name, key);
         models.push_back(model_stage(dir, name, key, t, opt.fresh, settings_json(original_settings),
                                      [&] { return train_original(t, s); }, &cached));
+        record(models.back(), cached);
         runner.done(name, seed, k, cached, models.back().seconds);
       }
       {
@@ -507,6 +555,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
         const auto s = with_ckpt(gold_settings, name, key);
         models.push_back(model_stage(dir, name, key, t, opt.fresh, settings_json(gold_settings),
                                      [&] { return retrain(t, s); }, &cached));
+        record(models.back(), cached);
         runner.done(name, seed, k, cached, models.back().seconds);
       }
       for (const auto& m : method_names()) {
@@ -516,6 +565,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
         const std::string name = prefix + m;
         models.push_back(model_stage(dir, name, key_of(name, settings_json(s), {models[0].key}), t, opt.fresh,
                                      settings_json(s), [&] { return unlearn(m, t, original, s); }, &cached));
+        record(models.back(), cached);
         runner.done(name, seed, k, cached, models.back().seconds);
       }
     };
@@ -535,6 +585,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
       const auto s = with_ckpt(ps, name, key);
       planted_models.push_back(model_stage(dir, name, key, other, opt.fresh, settings_json(ps),
                                            [&] { return retrain(other, s); }, &cached));
+      record(planted_models.back(), cached);
       runner.done(name, seed, k, cached, planted_models.back().seconds);
       pm.task = &pt->task;
       pm.shift = pt->shift;
@@ -550,9 +601,13 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
     metric_settings["planted"] = planted;
     SeedResult sr = metrics_stage(dir, key_of("metrics", metric_settings, keys), task, p, seed, models,
                                   planted ? &pm : nullptr, opt.fresh, &cached);
+    if (cached) reused.push_back(fmt::format("seed{}/metrics", seed));
     rs.seeds.push_back(std::move(sr));
     runner.done("metrics", seed, k, cached, since(t0));
   }
+  rs.provenance["resumed"] = !reused.empty() || !continued.empty();
+  rs.provenance["reused_stages"] = reused;
+  rs.provenance["continued_training"] = continued;
   if (root) {
     write_results(out.string(), rs);
     write_plots(out, p, rs, stages, sum);

@@ -8,6 +8,7 @@
 
 #include "engine/checkpoint.h"
 #include "engine/comm.h"
+#include "engine/failpoint.h"
 
 namespace dru {
 namespace fs = std::filesystem;
@@ -97,6 +98,7 @@ ModelStage model_stage(const fs::path& dir, const std::string& name, const std::
   *cached = false;
   const auto t0 = std::chrono::steady_clock::now();
   MethodResult r = run();
+  st.resumed_from_epoch = r.fit.start_epoch > 1 ? r.fit.start_epoch - 1 : 0;
   st.seconds = r.seconds > 0 ? r.seconds : std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   st.model = std::move(r.model);
   st.epochs = epochs_json(r.fit);
@@ -105,6 +107,7 @@ ModelStage model_stage(const fs::path& dir, const std::string& name, const std::
   f.tensors = st.model->state_dict();
   f.metadata = {{"stage", name}, {"key", key}};
   save_safetensors(weights.string(), f);  // weights first: the JSON marks the stage finished
+  failpoint("stage.weights_saved");
   nlohmann::json j{{"stage", name}, {"key", key}, {"seconds", st.seconds}, {"settings", settings}, {"epochs", st.epochs}};
   write_file_atomic(json_path.string(), j.dump(2) + "\n");
   return st;

@@ -26,7 +26,8 @@ struct ModelStage {
   std::string name, key;
   std::unique_ptr<Model> model;
   double seconds = 0;
-  nlohmann::json epochs;  // the fit's epoch log
+  nlohmann::json epochs;       // the fit's epoch log
+  int resumed_from_epoch = 0;  // > 0: this run continued the stage's training from that epoch's checkpoint
 };
 
 // Loads the finished stage `name` from dir when its keys match (unless fresh); otherwise calls run, and
