@@ -164,6 +164,26 @@ TEST_CASE("forget: ids name one sample each, SPLIT:KEY picks the split") {
                        Error);
 }
 
+TEST_CASE("forget: every group a rule names must be in the data") {
+  DataSet ds = make_dataset();  // groups g0 and g1
+  CHECK(count_forget(ds, parse_forget_rule("group=g1", "load"))[0].forget == 50);
+  // One name known, one mistyped: refused, not the known one forgotten alone.
+  CHECK_THROWS_WITH_AS(
+      count_forget(ds, parse_forget_rule("customer=g1,MT_999", "load")),
+      doctest::Contains("forget rule 'customer=g1,MT_999': customer 'MT_999' is not in the data (customers: g0, g1)"),
+      Error);
+  CHECK_THROWS_WITH_AS(split_forget(ds, parse_forget_rule("group=x,y", "load")),
+                       doctest::Contains("forget rule 'group=x,y': groups 'x', 'y' are not in the data (groups: g0, g1)"),
+                       Error);
+  // Many groups: the first and the last.
+  for (auto* s : {&ds.train, &ds.val, &ds.test})
+    for (size_t i = 0; i < s->group.size(); ++i) s->group[i] = fmt::format("MT_{:03}", 1 + i % 10);
+  CHECK_THROWS_WITH_AS(count_forget(ds, parse_forget_rule("customer=MT_003,MT_999", "load")),
+                       doctest::Contains("forget rule 'customer=MT_003,MT_999': customer 'MT_999' is not in the data "
+                                         "(customers: MT_001 … MT_010, 10 in all)"),
+                       Error);
+}
+
 TEST_CASE("forget: malformed rules give one clear error") {
   CHECK_THROWS_WITH_AS(parse_forget_rule("", "age"), doctest::Contains("forget rule is empty"), Error);
   CHECK_THROWS_WITH_AS(parse_forget_rule("score<2", "age"), doctest::Contains("this data set's label is 'age'"), Error);
