@@ -2,7 +2,9 @@
 #include "data/forget.h"
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -83,9 +85,13 @@ ForgetRule parse_random(ForgetRule r, const std::string& body) {
   r.a = parse_number(body.substr(0, colon), r.text);
   DRU_CHECK(r.a > 0 && r.a < 1, "forget rule '{}': the fraction must be between 0 and 1", r.text);
   if (colon != std::string::npos) {
-    double seed = parse_number(body.substr(colon + 1), r.text);
-    DRU_CHECK(seed >= 0 && seed == std::floor(seed), "forget rule '{}': the seed must be a whole number", r.text);
-    r.seed = uint64_t(seed);
+    // Digits only, read as an integer: through a double, seeds of 1e20 and above all became one value
+    // (and 2^53 + 1 rounded to its neighbour), so distinct seeds drew the same samples.
+    const std::string s = body.substr(colon + 1);
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), r.seed);
+    DRU_CHECK(!s.empty() && s.find_first_not_of("0123456789") == std::string::npos && ec == std::errc() &&
+                  end == s.data() + s.size(),
+              "forget rule '{}': the seed '{}' must be a whole number from 0 to {}", r.text, s, UINT64_MAX);
   }
   return r;
 }

@@ -184,12 +184,28 @@ TEST_CASE("forget: every group a rule names must be in the data") {
                        Error);
 }
 
+TEST_CASE("forget: a random rule's seed is read as a whole number, all 64 bits of it") {
+  Samples s = make_samples(200);
+  // Through a double, 10^19 and 10^19 + 1 (and every seed near them) were one value, so one stream.
+  const ForgetRule a = parse_forget_rule("random=0.5:10000000000000000000", "age");
+  const ForgetRule b = parse_forget_rule("random=0.5:10000000000000000001", "age");
+  CHECK(a.seed == 10000000000000000000ull);
+  CHECK(b.seed == 10000000000000000001ull);
+  CHECK(forget_mask(a, s) != forget_mask(b, s));
+  CHECK(parse_forget_rule("random=0.5:18446744073709551615", "age").seed == UINT64_MAX);
+}
+
 TEST_CASE("forget: malformed rules give one clear error") {
   CHECK_THROWS_WITH_AS(parse_forget_rule("", "age"), doctest::Contains("forget rule is empty"), Error);
   CHECK_THROWS_WITH_AS(parse_forget_rule("score<2", "age"), doctest::Contains("this data set's label is 'age'"), Error);
   CHECK_THROWS_WITH_AS(parse_forget_rule("age<=x", "age"), doctest::Contains("'x' is not a number"), Error);
   CHECK_THROWS_WITH_AS(parse_forget_rule("70..30", "age"), doctest::Contains("the range is empty"), Error);
   CHECK_THROWS_WITH_AS(parse_forget_rule("random=1.5", "age"), doctest::Contains("between 0 and 1"), Error);
+  for (const char* seed : {"18446744073709551616", "100000000000000000000", "-1", "1e3", "2.5", "7x", ""})
+    CHECK_THROWS_WITH_AS(parse_forget_rule(std::string("random=0.1:") + seed, "age"),
+                         doctest::Contains(fmt::format("the seed '{}' must be a whole number from 0 to "
+                                                       "18446744073709551615", seed).c_str()),
+                         Error);
   CHECK_THROWS_WITH_AS(parse_forget_rule("ids=/nonexistent/ids.txt", "age"), doctest::Contains("cannot open"), Error);
   CHECK_THROWS_WITH_AS(parse_forget_rule("older", "age"), doctest::Contains("is not understood"), Error);
   Samples no_groups = make_samples(3);
