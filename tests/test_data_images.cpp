@@ -387,7 +387,8 @@ TEST_CASE("images: the cache is keyed by csv and size and a corrupt one is rebui
   CHECK(r3.cache_file != r1.cache_file);
   o.size = 8;
   const std::string text = read_file(csv);
-  write_file(csv, text + "img/i0.png,77,test\n");
+  write_png(dir.file("img/i9.png"), synthetic(9), fixture()["resize"]["width"], fixture()["resize"]["height"]);
+  write_file(csv, text + "img/i9.png,77,test\n");
   DataSet more = load_face_images(o, &r4);
   CHECK_FALSE(r4.from_cache);
   CHECK(more.test.size() == 2);
@@ -427,6 +428,22 @@ TEST_CASE("images: the cache is keyed by csv and size and a corrupt one is rebui
   CHECK_FALSE(none.from_cache);
 }
 
+TEST_CASE("images: an image listed twice or in two splits is refused with both rows") {
+  TempDir dir("img_dup");
+  auto err_csv = [&](const std::string& text) {
+    write_file(dir.file("dup.csv"), text);
+    return error_of([&] { read_face_csv(dir.file("dup.csv")); });
+  };
+  const std::string f = dir.file("dup.csv");
+  CHECK(err_csv("path,age,split\na.png,31,train\nb.png,40,train\na.png,31,train\n")
+            .find(f + ":4: image 'a.png' is listed again (first at line 2); each image must be one row of one split") ==
+        0);
+  CHECK(err_csv("path,age,split\na.png,31,train\n\n./a.png,31,test\n")
+            .find(f + ":4: image './a.png' is listed again (first at line 2, in the train split; here in test); each "
+                      "image must be one row of one split") == 0);
+  CHECK(err_csv("path,age,split\na.png,31,train\nb.png,31,test\n") == "(no error)");
+}
+
 TEST_CASE("images: bad inputs give one clear error naming the file") {
   TempDir dir("img_bad");
   const std::string csv = make_png_set(dir, {"train", "val", "test"});
@@ -451,6 +468,10 @@ TEST_CASE("images: bad inputs give one clear error naming the file") {
   has(err_csv("path,age,split\na.png,-1,train\n"), bad + ":2: age '-1'");
   has(err_csv("path,age,split\na.png,inf,train\n"), bad + ":2: age 'inf'");
   has(err_csv("path,age,split\na.png,,train\n"), bad + ":2: age ''");
+  has(err_csv("path,age,split\na.png,1e30,train\n"),
+      bad + ":2: age 1e30 is not a plausible age in years (0 to 150); fix the row");
+  has(err_csv("path,age,split\na.png,150.5,train\n"), bad + ":2: age 150.5 is not a plausible age");
+  CHECK(err_csv("path,age,split\na.png,150,train\n") == "(no error)");
   has(err_csv("path,age,split\na.png,30,holdout\n"), bad + ":2: split 'holdout' is not train, val or test");
   has(err_csv("path,age,split\na.png,30\n"), bad + ":2: 2 fields, the header has 3");
   has(err_csv("path,age,split\na.png,30,train,x\n"), bad + ":2: 4 fields, the header has 3");
