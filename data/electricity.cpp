@@ -16,6 +16,8 @@ namespace dru {
 namespace {
 
 constexpr int64_t kOriginYear = 2011;
+// A terawatt: more than any single meter reads, far below where the standardisation's sums overflow.
+constexpr double kMaxKw = 1e12;
 
 bool leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
@@ -182,6 +184,10 @@ HourlyLoad parse_rest(std::istream& in, const std::string& name, Format fmt, std
                 fmt == Format::uci ? "number with a decimal comma (2,538)" : "finite number");
       DRU_CHECK(v >= 0, "{}:{}: customer {} reads {}: a load in kW cannot be negative", name, lineno,
                 out.customers[c], f[c + 1]);
+      // Finite but absurd (1e300 kW): standardisation then overflows (its sd is infinite) and the whole
+      // customer trains on zeros or NaN.
+      DRU_CHECK(v <= kMaxKw, "{}:{}: customer {} reads {}: not a plausible load in kW (above {:g}); fix the reading",
+                name, lineno, out.customers[c], f[c + 1], kMaxKw);
       sum[c] += v;
     }
     ++count;
