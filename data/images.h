@@ -12,11 +12,12 @@
 // u8, Samples::y the age (N, 1) f32, label the age, key the csv's path. Row order within a split is the
 // csv's. Augmentation and normalisation happen per batch (data/augment.h).
 //
-// Cache: the decoded splits are saved as one safetensors file per (csv bytes, image root, S) in the
-// cache folder, so a second load reads ~15 MB instead of decoding 5,000 JPEGs. The file is written
-// atomically and checked on load (format, key, shapes, every key and age against the csv, a hash of the
-// pixel bytes); a file that fails any check is rebuilt with a warning. Images changed on disk under an
-// unchanged csv are not noticed: delete the cache folder then.
+// Cache: the decoded splits are saved as one safetensors file per (csv bytes, image root, S, each
+// image's size and modification time) in the cache folder, so a second load reads ~15 MB instead of
+// decoding 5,000 JPEGs. The file is written atomically and checked on load (format, key, shapes, every key
+// and age against the csv, a hash of the pixel bytes); a file that fails any check is rebuilt with a
+// warning. An image replaced, rewritten, deleted or added on disk changes the key (one stat per row), so
+// the images are decoded again and a missing one is reported.
 //
 // Errors (dru::Error, one line): missing csv or column, a malformed row or bad age or split, an image
 // listed twice (csv:line), a missing or undecodable image (named, with its csv line; skip_bad skips such images and

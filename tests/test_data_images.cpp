@@ -428,6 +428,41 @@ TEST_CASE("images: the cache is keyed by csv and size and a corrupt one is rebui
   CHECK_FALSE(none.from_cache);
 }
 
+TEST_CASE("images: an image replaced or deleted under an unchanged csv is decoded again, not read from the cache") {
+  TempDir dir("img_cache_stale");
+  const int w = fixture()["resize"]["width"], h = fixture()["resize"]["height"];
+  // BMP files: the same dimensions give the same file size, so only the pixels and the time differ.
+  auto write_bmp = [&](const std::string& name, int k) {
+    fs::create_directories(dir.file("img"));
+    REQUIRE(stbi_write_bmp(dir.file(name).c_str(), w, h, 3, synthetic(k).data()) == 1);
+  };
+  write_bmp("img/a.bmp", 0);
+  write_bmp("img/b.bmp", 1);
+  write_file(dir.file("labels.csv"), "path,age,split\nimg/a.bmp,20,train\nimg/b.bmp,30,test\n");
+  const ImageDataOptions o = quiet_options(dir.file("labels.csv"), 8, dir.file("cache"));
+  ImageLoadReport r1, r2, r3;
+  const DataSet first = load_face_images(o, &r1);
+  REQUIRE(fs::exists(r1.cache_file));
+  const auto size_before = fs::file_size(dir.file("img/a.bmp"));
+  const auto time_before = fs::last_write_time(dir.file("img/a.bmp"));
+  // Other pixels, the same size, a later time (set explicitly: a coarse clock may not have moved).
+  write_bmp("img/a.bmp", 100);
+  fs::last_write_time(dir.file("img/a.bmp"), time_before + std::chrono::seconds(10));
+  CHECK(fs::file_size(dir.file("img/a.bmp")) == size_before);
+  const DataSet second = load_face_images(o, &r2);
+  CHECK_FALSE(r2.from_cache);
+  CHECK(r2.cache_file != r1.cache_file);
+  const DataSet direct = load_face_images(quiet_options(dir.file("labels.csv"), 8));  // no cache at all
+  CHECK(bytes_of(second.train.x) == bytes_of(direct.train.x));
+  CHECK(bytes_of(second.train.x) != bytes_of(first.train.x));
+  CHECK(bytes_of(second.test.x) == bytes_of(first.test.x));
+  // Deleted: the decode reports it instead of the cache hiding it.
+  fs::remove(dir.file("img/b.bmp"));
+  const std::string error = error_of([&] { load_face_images(o, &r3); });
+  INFO(error);
+  CHECK(error.find(dir.file("img/b.bmp") + " (csv line 3) does not exist") != std::string::npos);
+}
+
 TEST_CASE("images: an image listed twice or in two splits is refused with both rows") {
   TempDir dir("img_dup");
   auto err_csv = [&](const std::string& text) {
