@@ -20,6 +20,7 @@
 #include "data/augment.h"
 #include "data/images.h"
 #include "kernels/resize/resize.h"
+#include "unlearn/experiment.h"
 #include "tests/fixture.h"
 #include "tests/temp_dir.h"
 #include "tests/util.h"
@@ -477,6 +478,50 @@ TEST_CASE("images: an image listed twice or in two splits is refused with both r
             .find(f + ":4: image './a.png' is listed again (first at line 2, in the train split; here in test); each "
                       "image must be one row of one split") == 0);
   CHECK(err_csv("path,age,split\na.png,31,train\nb.png,31,test\n") == "(no error)");
+}
+
+TEST_CASE("images: an experiment under --skip-bad lists the skipped images in results.json") {
+  // A tiny face data set (32 images, one epoch per stage) with one missing and one undecodable image.
+  TempDir dir("img_skip_experiment");
+  const int w = fixture()["resize"]["width"], h = fixture()["resize"]["height"];
+  std::string csv = "path,age,split\n";
+  int k = 0;
+  for (const auto& [split, n] : std::vector<std::pair<std::string, int>>{{"train", 16}, {"val", 8}, {"test", 8}})
+    for (int i = 0; i < n; ++i, ++k) {
+      write_png(dir.file("img/f" + std::to_string(k) + ".png"), synthetic(7 * k), w, h);
+      csv += fmt::format("img/f{}.png,{},{}\n", k, 18 + (i * 37) % 50, split);
+    }
+  write_file(dir.file("img/broken.png"), "not a png");
+  csv += "img/absent.png,40,train\nimg/broken.png,25,test\n";
+  write_file(dir.file("labels.csv"), csv);
+  ExperimentOptions o;
+  o.preset = "utkface-allcnn";
+  o.quick = true;
+  o.data = dir.file("labels.csv");
+  o.out = dir.file("out");
+  o.skip_bad = true;
+  o.progress = false;
+  o.adjust = [](Preset& p) {
+    p.batch = 8;
+    p.original.epochs = p.gold.epochs = 1;
+    for (auto& [m, s] : p.methods) s.epochs = s.blindspot_epochs = 1;
+    p.mia.samples = 6;
+    p.mia.folds = 2;
+    p.ain.cap = 2;
+    p.ain.min_gold_steps = 1;
+  };
+  ::setenv("XDG_CACHE_HOME", dir.file("xdg").c_str(), 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  run_experiment(o);
+  MESSAGE("tiny image experiment in " << seconds_since(t0) << " s");
+  const auto j = nlohmann::json::parse(read_file(dir.file("out/results.json")));
+  REQUIRE(j.at("skipped_images").size() == 2);
+  CHECK(j["skipped_images"][0].get<std::string>().find(dir.file("img/absent.png") + " (csv line 34) does not exist") ==
+        0);
+  CHECK(j["skipped_images"][1].get<std::string>().find(dir.file("img/broken.png") + " (csv line 35) cannot be decoded") ==
+        0);
+  CHECK(read_file(dir.file("out/results.md")).find("2 images could not be read and were left out (--skip-bad)") !=
+        std::string::npos);
 }
 
 TEST_CASE("images: bad inputs give one clear error naming the file") {

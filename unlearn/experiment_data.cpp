@@ -43,7 +43,8 @@ StsbOptions stsb_options(Preset& p, const ExperimentOptions& opt) {
 // Resolves p.data and loads the data set; fills the model configuration's data-dependent sizes.
 // stsb-tokens: the WordPiece tokenizer is trained on the training split on every run (deterministic,
 // a few seconds) and returned in *tokenizer; its vocabulary's hash goes into the stage keys.
-DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& cfg, bool quiet, Tokenizer* tokenizer) {
+DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& cfg, bool quiet, Tokenizer* tokenizer,
+                         std::vector<std::string>* skipped) {
   cfg.name = p.model;
   DataSet ds;
   if (p.dataset == "stsb-tokens") {
@@ -109,7 +110,9 @@ DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& c
     o.size = p.image_size;
     o.quiet = quiet;
     o.skip_bad = opt.skip_bad;
-    ds = load_face_images(o);
+    ImageLoadReport report;
+    ds = load_face_images(o, &report);
+    if (skipped) *skipped = report.skipped;
     cfg.image_size = p.image_size;
     cfg.small_stem = p.small_stem;
   }
