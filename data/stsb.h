@@ -106,7 +106,9 @@ struct StsbVectorStats {
 };
 
 // GloVe sentence vectors (x, x2 (N, T, D) f32). Only the vectors of words that occur in the cleaned
-// sentences are kept in memory, so the paper's 5.6 GB 840B.300d file loads too.
+// sentences are kept in memory, so the paper's 5.6 GB 840B.300d file loads too. Vectors that know none of
+// the words are refused (every input would be zeros); below 10 % of the word occurrences known, a warning
+// on stderr gives the coverage.
 DataSet load_stsb_vectors(const StsbOptions& o, StsbVectorStats* stats = nullptr);
 
 // A WordPiece tokenizer trained on the training split's sentences (both columns); see tokenizer.h.
