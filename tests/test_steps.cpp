@@ -1,12 +1,15 @@
-// test_steps.cpp — the same-model check of `dru unlearn` and `dru eval` (tools/steps.h): a checkpoint's
-// recorded model configuration against the model the preset builds now. The round trip of the steps
-// themselves runs as a command-line test (CMakeLists.txt, "cli: steps: ...").
+// test_steps.cpp — the checks of `dru train`, `dru unlearn` and `dru eval` (tools/steps.h): a checkpoint's
+// recorded model configuration against the model the preset builds now; --out checked before training.
+// The round trip of the steps themselves runs as a command-line test (CMakeLists.txt, "cli: steps: ...").
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
+
+#include <filesystem>
 
 #include "engine/checkpoint.h"
 #include "models/model.h"
 #include "tests/temp_dir.h"
+#include "tests/util.h"
 #include "tools/steps.h"
 #include "unlearn/experiment.h"
 
@@ -72,4 +75,72 @@ TEST_CASE("steps: eval refuses a stsb-bertlite checkpoint of another size with t
   INFO(message);
   CHECK(message.find(opt.model + ": its model does not match preset stsb-bertlite --quick on ") == 0);
   CHECK(message.find(": hidden 48 in the checkpoint, 64 now") != std::string::npos);
+}
+
+namespace {
+
+// The message of the UsageError (exit 2) that f throws; "(no error)" when it throws none. A dru::Error
+// (exit 1) propagates and fails the test case.
+template <class F>
+std::string usage_error_of(F&& f) {
+  try {
+    f();
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+StepOptions stsb_quick(const std::string& preset = "stsb-lstm") {
+  StepOptions o;
+  o.preset = preset;
+  o.quick = true;
+  o.data_root = DRU_SOURCE_DIR "/data";
+  o.epochs = 1;
+  o.quiet = true;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("steps: --out is checked before any training: empty, a folder, not writable, the --model itself") {
+  test::TempDir dir("steps_out");
+  std::filesystem::create_directories(dir.file("folder"));
+  test::write_file(dir.file("a_file"), "x");
+  StepOptions t = stsb_quick();
+  for (const auto& [out, want] : std::vector<std::pair<std::string, std::string>>{
+           {"", "--out is empty: give the model file to write (.safetensors)"},
+           {dir.file("folder"), "--out " + dir.file("folder") + " is a folder: give a file name, e.g. " +
+                                    dir.file("folder") + "/model.safetensors"},
+           {dir.file("a_file/m.safetensors"), "--out " + dir.file("a_file/m.safetensors") +
+                                                  ": cannot create its folder " + dir.file("a_file")}}) {
+    t.out = out;
+    const std::string message = usage_error_of([&] { run_train_step(t); });
+    INFO(message);
+    CHECK(message.find(want) == 0);
+  }
+  CHECK(std::filesystem::is_empty(dir.file("folder")));  // nothing written, not even the probe file
+  // unlearn: the same checks after the checkpoint's own, before its data is loaded (the file holds
+  // metadata only: loading it would fail).
+  TensorFile f;
+  f.metadata = {{"format", "dru-step-1"}, {"preset", "stsb-lstm"}, {"quick", "true"}, {"data", "/nowhere"},
+                {"rule", "score<2"}, {"seed", "0"}, {"model_config", "{}"}, {"stage", "original"}};
+  save_safetensors(dir.file("orig.safetensors"), f);
+  StepOptions u = stsb_quick();
+  u.method = "finetune";
+  u.model = dir.file("orig.safetensors");
+  u.out = dir.file("folder");
+  CHECK(usage_error_of([&] { run_unlearn_step(u); }).find("--out " + dir.file("folder") + " is a folder") == 0);
+  for (const std::string& same : {dir.file("orig.safetensors"), dir.file("folder/../orig.safetensors")}) {
+    u.out = same;
+    CHECK(usage_error_of([&] { run_unlearn_step(u); }) ==
+          "--out " + same + " is the --model file: unlearning would overwrite the original model; write to another file");
+  }
+  std::filesystem::create_symlink(dir.file("orig.safetensors"), dir.file("link.safetensors"));
+  u.out = dir.file("link.safetensors");
+  CHECK(usage_error_of([&] { run_unlearn_step(u); }).find("is the --model file") != std::string::npos);
+  // A good --out passes the checks (the data path recorded, /nowhere, is what fails next).
+  u.out = dir.file("new/sub/unlearned.safetensors");
+  CHECK(usage_error_of([&] { run_unlearn_step(u); }).find("no STS-B data at /nowhere") != std::string::npos);
+  CHECK(std::filesystem::is_empty(dir.file("new/sub")));
 }
