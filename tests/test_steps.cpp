@@ -1,10 +1,14 @@
 // test_steps.cpp — the checks of `dru train`, `dru unlearn` and `dru eval` (tools/steps.h): a checkpoint's
-// recorded model configuration against the model the preset builds now; --out checked before training.
-// The round trip of the steps themselves runs as a command-line test (CMakeLists.txt, "cli: steps: ...").
+// recorded model configuration against the model the preset builds now; checkpoints of another task or
+// stage, without metadata or with NaN weights; --out checked before training; --data for a moved
+// checkout. The round trip of the steps themselves runs as a command-line test (CMakeLists.txt, "cli:
+// steps: ...").
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
+#include <functional>
 
 #include "engine/checkpoint.h"
 #include "models/model.h"
@@ -101,6 +105,13 @@ StepOptions stsb_quick(const std::string& preset = "stsb-lstm") {
   return o;
 }
 
+// A copy of the checkpoint at from, with edit applied, saved as to.
+void save_variant(const std::string& from, const std::string& to, const std::function<void(TensorFile&)>& edit) {
+  TensorFile f = load_safetensors(from);
+  edit(f);
+  save_safetensors(to, f);
+}
+
 }  // namespace
 
 TEST_CASE("steps: --out is checked before any training: empty, a folder, not writable, the --model itself") {
@@ -143,4 +154,85 @@ TEST_CASE("steps: --out is checked before any training: empty, a folder, not wri
   u.out = dir.file("new/sub/unlearned.safetensors");
   CHECK(usage_error_of([&] { run_unlearn_step(u); }).find("no STS-B data at /nowhere") != std::string::npos);
   CHECK(std::filesystem::is_empty(dir.file("new/sub")));
+}
+
+TEST_CASE("steps: checkpoints of another task or stage, without metadata or with NaN weights are refused") {
+  test::TempDir dir("steps_meta");
+  const std::string orig = dir.file("orig.safetensors");
+  StepOptions t = stsb_quick();
+  t.out = orig;
+  run_train_step(t);  // one epoch of the quick LSTM: a real original model
+  StepOptions e = stsb_quick();
+  e.model = orig;
+  CHECK(std::isfinite(run_eval_step(e).forget_loss));
+
+  // eval --gold: a gold model of another forget rule, of another seed, or not a gold model at all.
+  const std::string rule = dir.file("gold_rule.safetensors"), seed = dir.file("gold_seed.safetensors");
+  save_variant(orig, rule, [](TensorFile& f) {
+    f.metadata["stage"] = "gold";
+    f.metadata["rule"] = "score<3";
+  });
+  save_variant(orig, seed, [](TensorFile& f) {
+    f.metadata["stage"] = "gold";
+    f.metadata["seed"] = "1";
+  });
+  e.gold = rule;
+  CHECK(usage_error_of([&] { run_eval_step(e); }) ==
+        "--gold " + rule + " and --model " + orig + " were trained on different tasks: forget rule 'score<3' against "
+        "'score<2'");
+  e.gold = seed;
+  CHECK(usage_error_of([&] { run_eval_step(e); }) ==
+        "--gold " + seed + " and --model " + orig + " were trained on different tasks: seed 1 against 0");
+  e.gold = orig;
+  CHECK(usage_error_of([&] { run_eval_step(e); }) ==
+        "--gold " + orig + " is not a gold model (its stage is 'original'); --gold takes the retrained model (dru "
+        "train --retain-only)");
+  e.gold.clear();
+
+  // unlearn from a gold model or an unlearned one.
+  StepOptions u = stsb_quick();
+  u.method = "finetune";
+  u.out = dir.file("unlearned.safetensors");
+  for (const std::string stage : {"gold", "blindspot"}) {
+    u.model = dir.file(stage + ".safetensors");
+    save_variant(orig, u.model, [&](TensorFile& f) { f.metadata["stage"] = stage; });
+    CHECK(usage_error_of([&] { run_unlearn_step(u); }) ==
+          "--model " + u.model + " is a '" + stage +
+              "' model; unlearning starts from an original model (dru train without --retain-only)");
+  }
+  CHECK_FALSE(std::filesystem::exists(u.out));
+
+  // A safetensors file without dru's metadata, or missing one key of it.
+  e.model = dir.file("bare.safetensors");
+  save_variant(orig, e.model, [](TensorFile& f) { f.metadata.clear(); });
+  CHECK(usage_error_of([&] { run_eval_step(e); }) ==
+        e.model + ": not a dru train/unlearn checkpoint (no 'preset' in its metadata)");
+  save_variant(orig, e.model, [](TensorFile& f) { f.metadata.erase("rule"); });
+  CHECK(usage_error_of([&] { run_eval_step(e); }) ==
+        e.model + ": not a dru train/unlearn checkpoint (no 'rule' in its metadata)");
+
+  // A NaN or an infinity among the weights: refused naming the tensor, not evaluated to "nan".
+  e.model = dir.file("nan.safetensors");
+  std::string tensor;
+  save_variant(orig, e.model, [&](TensorFile& f) {
+    auto& [name, w] = *f.tensors.begin();
+    tensor = name;
+    w.data<float>()[1] = std::nanf("");
+    w.data<float>()[2] = INFINITY;
+  });
+  const std::string nan_error = test::error_of([&] { run_eval_step(e); });
+  CHECK(nan_error.find(fmt::format("{}: tensor '{}' holds 2 NaN or infinite values (of {}): the model diverged or the "
+                                 "file is damaged; train it again",
+                                 e.model, tensor, load_safetensors(orig).tensors.at(tensor).numel())) == 0);
+
+  // A moved checkout: the recorded data path is gone; --data points at the data instead, and the rest of the
+  // metadata must still match.
+  e.model = dir.file("moved.safetensors");
+  save_variant(orig, e.model, [](TensorFile& f) { f.metadata["data"] = "/moved/away/data"; });
+  CHECK(usage_error_of([&] { run_eval_step(e); }).find("no STS-B data at /moved/away/data") != std::string::npos);
+  e.data = DRU_SOURCE_DIR "/data";
+  CHECK(std::isfinite(run_eval_step(e).retain_loss));
+  e.preset = "stsb-bertlite";
+  CHECK(usage_error_of([&] { run_eval_step(e); }) ==
+        e.model + " was trained for preset 'stsb-lstm', not 'stsb-bertlite'");
 }

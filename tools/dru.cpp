@@ -300,6 +300,9 @@ int main(int argc, char** argv) {
                          "method name or metrics");
 
   // Single steps on checkpoints (tools/steps.h).
+  const std::string kDataOverride =
+      "The data, where it is not at the path the checkpoint records (a moved checkout); the preset, forget rule, "
+      "seed and model must still match";
   dru::StepOptions train_opt, unlearn_opt, eval_opt;
   auto* train = app.add_subcommand(
       "train", "Train a preset's original model (or with --retain-only its retrained gold model) and save it as "
@@ -331,6 +334,7 @@ int main(int argc, char** argv) {
   unlearn_cmd->add_option("--out", unlearn_opt.out, "The model file to write (.safetensors)")
       ->required()
       ->check(kNonEmptyPath);
+  unlearn_cmd->add_option("--data", unlearn_opt.data, kDataOverride)->check(kNonEmpty);
   unlearn_cmd->add_option("--epochs", unlearn_opt.epochs, "Epochs instead of the preset's")->check(kPositive);
   unlearn_cmd->add_option("--lr", unlearn_opt.lr, "Adam learning rate instead of the preset's")->check(kPositive);
   unlearn_cmd->add_option("--beta", unlearn_opt.beta, "Blindspot's attention-transfer weight (paper: 50)")
@@ -345,6 +349,7 @@ int main(int argc, char** argv) {
       ->required()
       ->check(kNonEmptyPath);
   eval->add_option("--gold", eval_opt.gold, "The gold model (dru train --retain-only)")->check(kNonEmptyPath);
+  eval->add_option("--data", eval_opt.data, kDataOverride)->check(kNonEmpty);
 
   dru::CommCheckOptions comm_opt;
   auto* comm_check = app.add_subcommand(

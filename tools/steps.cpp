@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -91,6 +92,23 @@ void check_output_path(const std::string& out) {
   ::unlink(probe.c_str());
 }
 
+// A NaN or infinite weight makes every prediction, loss and metric NaN: refused with the tensor named
+// rather than printed as "nan" with exit 0.
+void check_finite(const TensorFile& f, const std::string& path) {
+  for (const auto& [name, t] : f.tensors) {
+    if (t.dtype() != DType::f32 && t.dtype() != DType::f64) continue;  // load_state_dict checks the dtypes
+    const int64_t bad = dispatch_float(t.dtype(), "check_finite", [&](auto tag) {
+      using T = decltype(tag);
+      const T* v = t.data<T>();
+      int64_t n = 0;
+      for (int64_t i = 0; i < t.numel(); ++i) n += !std::isfinite(v[i]);
+      return n;
+    });
+    DRU_CHECK(bad == 0, "{}: tensor '{}' holds {} NaN or infinite value{} (of {}): the model diverged or the file is "
+              "damaged; train it again", path, name, bad, bad == 1 ? "" : "s", t.numel());
+  }
+}
+
 void save_model(const std::string& path, const Model& m, std::map<std::string, std::string> meta) {
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty()) fs::create_directories(parent);
@@ -141,8 +159,9 @@ std::string stage_of(const TensorFile& f) {
   return it == f.metadata.end() ? "" : it->second;
 }
 
-// Loads `path` for preset; the task is rebuilt from its metadata unless `task` is given (then the file's
-// data, rule, seed and model must match it). `check` runs on the file before the data is loaded.
+// Loads `path` for preset; the task is rebuilt from its metadata (with --data, from that data instead of
+// the recorded path: a moved checkout) unless `task` is given (then the file's rule, seed and model must
+// match it). `check` runs on the file before the data is loaded.
 Loaded load_checkpoint(const std::string& path, const std::string& flag, const StepOptions& opt,
                        const Task* task = nullptr, const std::function<void(const TensorFile&)>& check = {}) {
   Loaded l;
@@ -151,7 +170,8 @@ Loaded load_checkpoint(const std::string& path, const std::string& flag, const S
   if (check) check(f);
   l.quick = meta_or_fail(f, path, "quick") == "true";
   l.preset = make_preset(opt.preset, l.quick);
-  const std::string data = meta_or_fail(f, path, "data"), rule = meta_or_fail(f, path, "rule");
+  const std::string recorded = meta_or_fail(f, path, "data"), rule = meta_or_fail(f, path, "rule");
+  const std::string data = opt.data.empty() ? recorded : opt.data;
   const std::string seed_text = meta_or_fail(f, path, "seed");
   const std::string cfg_text = meta_or_fail(f, path, "model_config");
   uint64_t seed = 0;
@@ -161,10 +181,13 @@ Loaded load_checkpoint(const std::string& path, const std::string& flag, const S
     throw UsageError(fmt::format("{}: bad seed '{}' in its metadata", path, seed_text));
   }
   if (task) {
-    const std::vector<std::string> diff = model_config_differences(cfg_text, task->model);
-    if (task->rule.text != rule || task->seed != seed || !diff.empty())
-      throw UsageError(fmt::format("{} and {} were trained on different tasks (rule, seed or model differ{}{})", path,
-                                   opt.model, diff.empty() ? "" : ": ", fmt::join(diff, "; ")));
+    std::vector<std::string> diff;
+    if (task->rule.text != rule) diff.push_back(fmt::format("forget rule '{}' against '{}'", rule, task->rule.text));
+    if (task->seed != seed) diff.push_back(fmt::format("seed {} against {}", seed, task->seed));
+    for (const auto& d : model_config_differences(cfg_text, task->model)) diff.push_back("model: " + d);
+    if (!diff.empty())
+      throw UsageError(fmt::format("{} {} and --model {} were trained on different tasks: {}", flag, path, opt.model,
+                                   fmt::join(diff, "; ")));
     l.preset.data = data;
     l.preset.rule = rule;
   } else {
@@ -175,6 +198,7 @@ Loaded load_checkpoint(const std::string& path, const std::string& flag, const S
                                    l.quick ? " --quick" : "", l.preset.data, fmt::join(diff, "; ")));
     task = &l.task;
   }
+  check_finite(f, path);
   l.model = fresh_model(*task, 0);
   l.model->load_state_dict(f.tensors);
   return l;
@@ -252,7 +276,13 @@ void run_unlearn_step(const StepOptions& opt) {
 EvalNumbers run_eval_step(const StepOptions& opt) {
   Loaded l = load_checkpoint(opt.model, "--model", opt);
   std::optional<Loaded> gold;  // checked before anything is printed
-  if (!opt.gold.empty()) gold.emplace(load_checkpoint(opt.gold, "--gold", opt, &l.task));
+  if (!opt.gold.empty())
+    gold.emplace(load_checkpoint(opt.gold, "--gold", opt, &l.task, [&](const TensorFile& f) {
+      const std::string stage = stage_of(f);
+      if (!stage.empty() && stage != "gold")
+        throw UsageError(fmt::format("--gold {} is not a gold model (its stage is '{}'); --gold takes the retrained "
+                                     "model (dru train --retain-only)", opt.gold, stage));
+    }));
   EvalNumbers e;
   e.retain_loss = evaluate(*l.model, l.task, l.task.test.retain);
   e.forget_loss = evaluate(*l.model, l.task, l.task.test.forget);
