@@ -4,6 +4,7 @@
 // compiles it on its own; the windows and standardisation are in electricity_windows.cpp.
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <istream>
 #include <string_view>
@@ -233,6 +234,11 @@ HourlyLoad parse_electricity(std::istream& in, const std::string& name) {
 }
 
 HourlyLoad read_electricity(const std::string& path) {
+  // A folder opens as a stream that reads nothing, which would be reported as an empty file.
+  std::error_code ec;
+  DRU_CHECK(!std::filesystem::is_directory(path, ec),
+            "{}: is a folder; give the load file inside it: UCI's LD2011_2014.txt or an hourly csv (e.g. "
+            "data/electricity/ld2011_2014_mt001-010_hourly.csv)", path);
   std::ifstream in(path, std::ios::binary);
   DRU_CHECK(in.good(), "{}: cannot open the file (check the path)", path);
   return parse_electricity(in, path);

@@ -37,6 +37,7 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 // Decodes file as RGB and area-resizes it into dst (3, S, S). Returns "" or why it failed.
 std::string decode_one(const std::string& file, int S, uint8_t* dst) {
   std::error_code ec;
+  if (fs::is_directory(file, ec)) return "is a folder, not an image file";
   if (!fs::is_regular_file(file, ec)) return "does not exist";
   std::ifstream in(file, std::ios::binary);
   if (!in.good()) return fmt::format("cannot be opened ({})", std::strerror(errno));
@@ -190,8 +191,8 @@ DataSet load_face_images(const ImageDataOptions& opts, ImageLoadReport* report) 
   const fs::path csv_dir = fs::absolute(fs::path(opts.csv)).parent_path();
   const fs::path root = opts.image_root.empty() ? csv_dir : fs::absolute(fs::path(opts.image_root));
   std::error_code ec;
-  DRU_CHECK(fs::is_directory(root, ec), "images: the image folder {} does not exist (set the image root)",
-            root.string());
+  DRU_CHECK(fs::is_directory(root, ec), "images: the image folder {} {} (set the image root)", root.string(),
+            fs::exists(root, ec) ? "is a file, not a folder" : "does not exist");
   const std::string root_key = fs::weakly_canonical(root, ec).string();
 
   // The cache key: the csv's bytes, the image folder, S, the file format and every image's size and

@@ -83,7 +83,8 @@ struct StsbOptions {
 
   // The shipped layout under a data root: PATH/stsb/*.tsv, PATH/stsb/english_stopwords.txt and
   // PATH/glove/glove.6B.100d.stsb_vocab.txt.gz, for PATH = data/ or ../shared/data. PATH may also
-  // be the stsb folder itself (the GloVe file is then looked for in PATH/../glove).
+  // be the stsb folder itself (the GloVe file is then looked for in PATH/../glove). A file (train_new.tsv
+  // given for its folder) is refused, saying a folder is expected.
   static StsbOptions from_root(const std::string& path);
   std::string split_path(const std::string& split) const;  // "train", "val" or "test" -> its tsv
 };

@@ -37,6 +37,10 @@ std::vector<StsbRow>& rows_of(StsbSplits& s, int i) { return i == 0 ? s.train : 
 StsbOptions StsbOptions::from_root(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path p(path);
+  std::error_code ec;
+  DRU_CHECK(!fs::is_regular_file(p, ec),
+            "stsb: {} is a file; give the folder that holds train_new.tsv, dev_new.tsv and test_new.tsv (e.g. "
+            "data/stsb, or data/ above it)", path);
   const fs::path stsb = fs::exists(p / "train_new.tsv") ? p : p / "stsb";
   StsbOptions o;
   o.folder = stsb.lexically_normal().string();

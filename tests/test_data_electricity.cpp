@@ -395,7 +395,7 @@ TEST_CASE("electricity: bad input gives one clear error naming the file and line
   CHECK_THROWS_WITH_AS(load_electricity(opt), doctest::Contains("no data file given"), Error);
 }
 
-TEST_CASE("electricity: absurd readings and a customer of constant zeros are refused") {
+TEST_CASE("electricity: absurd readings, a customer of constant zeros and a folder are refused") {
   TempDir dir("elec_implausible");
   // 1e300 kW is finite, but its square overflows the standardisation: refused at its line.
   const std::string csv_head = "date,MT_001,MT_002\n";
@@ -422,4 +422,8 @@ TEST_CASE("electricity: absurd readings and a customer of constant zeros are ref
   for (size_t r = 24; r < flat.size(); ++r) flat[r] = 3.5 + double(r % 2);
   write_file(dir.file("flat.csv"), hourly_csv({"A", "FLAT"}, {a, flat}));
   CHECK(load_electricity(opt).train.size() == 2 * (24 - 16 + 1));
+  // A folder is said to be one (a folder opens as a stream that reads nothing: "the file is empty").
+  CHECK(error_of([&] { read_electricity(dir.str()); })
+            .find(dir.str() + ": is a folder; give the load file inside it: UCI's LD2011_2014.txt or an hourly csv "
+                              "(e.g. data/electricity/ld2011_2014_mt001-010_hourly.csv)") == 0);
 }

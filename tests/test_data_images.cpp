@@ -601,4 +601,10 @@ TEST_CASE("images: bad inputs give one clear error naming the file") {
   ImageDataOptions no_root = quiet_options(csv, 8);
   no_root.image_root = dir.file("no_such_folder");
   has(error_of([&] { load_face_images(no_root); }), "the image folder");
+  no_root.image_root = csv;
+  has(error_of([&] { load_face_images(no_root); }), "the image folder " + csv + " is a file, not a folder");
+  // A row naming a folder is said to be one, not to be missing.
+  write_file(dir.file("folder.csv"), "path,age,split\nimg,40,train\n");
+  has(error_of([&] { load_face_images(quiet_options(dir.file("folder.csv"), 8)); }),
+      dir.file("img") + " (csv line 2) is a folder, not an image file");
 }

@@ -361,6 +361,11 @@ TEST_CASE("stsb: load_stsb_vectors on the shipped data") {
   CHECK(std::filesystem::equivalent(o2.glove, o.glove));
   CHECK(std::filesystem::equivalent(o2.stopwords, o.stopwords));
   CHECK(std::filesystem::equivalent(o2.split_path("val"), o.split_path("val")));
+  // A split file given for its folder: said so, not looked for as ".../train_new.tsv/stsb/train_new.tsv".
+  const std::string file = kShipped + "/stsb/train_new.tsv";
+  CHECK(error_of([&] { StsbOptions::from_root(file); })
+            .find("stsb: " + file + " is a file; give the folder that holds train_new.tsv, dev_new.tsv and "
+                                    "test_new.tsv") == 0);
   // Bad options.
   StsbOptions bad = o;
   bad.steps = 0;

@@ -286,4 +286,10 @@ TEST_CASE("table: malformed rows give one clear error") {
   Table t = read_table(write("a, target\n1, 2\n\n3,4\n"));
   CHECK(t.rows.size() == 2);
   CHECK(t.column("target") == 1);
+  // A folder (dru demo --data data/diabetes) is said to be one, not "the file is empty".
+  CHECK_THROWS_WITH_AS(read_table(dir),
+                       doctest::Contains((dir + ": is a folder; give the table file inside it (a header row naming the "
+                                                "columns, one of them 'target', then one row of numbers per sample; "
+                                                "e.g. data/diabetes/diabetes.txt)").c_str()),
+                       Error);
 }
