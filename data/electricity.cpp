@@ -4,6 +4,7 @@
 // compiles it on its own; the windows and standardisation are in electricity_windows.cpp.
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <istream>
 #include <string_view>
@@ -16,6 +17,8 @@ namespace dru {
 namespace {
 
 constexpr int64_t kOriginYear = 2011;
+// A terawatt: more than any single meter reads, far below where the standardisation's sums overflow.
+constexpr double kMaxKw = 1e12;
 
 bool leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
@@ -182,6 +185,10 @@ HourlyLoad parse_rest(std::istream& in, const std::string& name, Format fmt, std
                 fmt == Format::uci ? "number with a decimal comma (2,538)" : "finite number");
       DRU_CHECK(v >= 0, "{}:{}: customer {} reads {}: a load in kW cannot be negative", name, lineno,
                 out.customers[c], f[c + 1]);
+      // Finite but absurd (1e300 kW): standardisation then overflows (its sd is infinite) and the whole
+      // customer trains on zeros or NaN.
+      DRU_CHECK(v <= kMaxKw, "{}:{}: customer {} reads {}: not a plausible load in kW (above {:g}); fix the reading",
+                name, lineno, out.customers[c], f[c + 1], kMaxKw);
       sum[c] += v;
     }
     ++count;
@@ -227,6 +234,11 @@ HourlyLoad parse_electricity(std::istream& in, const std::string& name) {
 }
 
 HourlyLoad read_electricity(const std::string& path) {
+  // A folder opens as a stream that reads nothing, which would be reported as an empty file.
+  std::error_code ec;
+  DRU_CHECK(!std::filesystem::is_directory(path, ec),
+            "{}: is a folder; give the load file inside it: UCI's LD2011_2014.txt or an hourly csv (e.g. "
+            "data/electricity/ld2011_2014_mt001-010_hourly.csv)", path);
   std::ifstream in(path, std::ios::binary);
   DRU_CHECK(in.good(), "{}: cannot open the file (check the path)", path);
   return parse_electricity(in, path);

@@ -12,7 +12,7 @@
 //     field names the time column ("date") and the rest the customers, then "2014-01-01 00:00:00,2.53,…"
 //     with a decimal point. Every timestamp must be on the hour.
 // Both must be in time order with no hour missing (one clear file:line error otherwise) and every reading a
-// finite number >= 0. Time is counted in hours from 2011-01-01 00:00, the first hour of the UCI file and the
+// number of kW from 0 to 1e12. Time is counted in hours from 2011-01-01 00:00, the first hour of the UCI file and the
 // origin of TFT's days_from_start; so 2014-01-01 is day 1096 (365 + 366 + 365 days later) in either format.
 //
 // The paper's pipeline (docs/paper.md §1.2), which load_electricity follows:
@@ -26,7 +26,9 @@
 //   * Standardisation per customer, fitted on its active hours in the training split: z = (kW − mean) / sd,
 //     sd the population one (ddof 0) as sklearn's StandardScaler. A constant training series (sd below
 //     1e-9 · max(1, |mean|)) gets sd = 1, as StandardScaler does; a customer with no active training hour
-//     gets mean 0, sd 1 (it can still have validation or test windows).
+//     gets mean 0, sd 1 (it can still have validation or test windows). A customer whose windows would all
+//     be zeros after standardisation (a constant reading over its whole active range) is refused, naming
+//     it: the model could learn nothing of it, and forgetting it would measure nothing.
 //   * Windows: history + horizon consecutive hours (168 + 24) inside one split and one customer's active
 //     range, starting every `stride` hours from the range's first hour. Where a split has more windows than
 //     its cap (TFT: 450,000 train, 50,000 validation), a seeded random subset is kept, in file order.

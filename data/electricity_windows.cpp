@@ -154,6 +154,8 @@ DataSet electricity_dataset(const HourlyLoad& load, const ElectricityOptions& op
   } splits[] = {{"train", train, opt.max_train, &ds.train}, {"val", val, opt.max_val, &ds.val},
                 {"test", test, opt.max_test, &ds.test}};
   uint64_t stream = 0;
+  // Per customer: whether it has a window, and whether any of its standardised values is not zero.
+  std::vector<char> windowed(size_t(nc), 0), varies(size_t(nc), 0);
   for (const auto& sp : splits) {
     std::vector<Window> w = make_windows(active, sp.range, T + H, opt.stride);
     DRU_CHECK(!w.empty(), "{}: the {} split ({} to {}) has no window of {} + {} hours inside any customer's active "
@@ -188,12 +190,23 @@ DataSet electricity_dataset(const HourlyLoad& load, const ElectricityOptions& op
         y[i * H + h] = float((v - mean) / sd);
         sum += v;
       }
+      windowed[size_t(win.customer)] = 1;
+      if (!varies[size_t(win.customer)])
+        for (int64_t k = 0; k < T * 3; k += 3) varies[size_t(win.customer)] |= xi[k] != 0;
+      for (int64_t h = 0; h < H && !varies[size_t(win.customer)]; ++h) varies[size_t(win.customer)] |= y[i * H + h] != 0;
       x2[i] = win.customer;
       s.label[size_t(i)] = sum / double(H);
       s.group[size_t(i)] = st.customers[size_t(win.customer)];
       s.key[size_t(i)] = st.customers[size_t(win.customer)] + "@" + electricity_time(win.start + T);
     }
   }
+  // A constant series gets sd 1 (StandardScaler's rule), so its standardised values are all 0: refused
+  // only when that holds for every window of the customer, inputs and targets, in every split.
+  for (int64_t c = 0; c < nc; ++c)
+    DRU_CHECK(!windowed[size_t(c)] || varies[size_t(c)],
+              "{}: customer {} reads a constant {:g} kW over its whole active range, so every window of it is zeros "
+              "after standardisation: the model could learn nothing of it; drop its column or give its real readings",
+              load.source, st.customers[size_t(c)], st.mean[size_t(c)]);
   if (scaler) *scaler = std::move(st);
   return ds;
 }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
 
 #include "data/images_internal.h"
 #include "engine/check.h"
@@ -17,6 +18,8 @@ namespace dru {
 namespace images_detail {
 
 namespace {
+
+constexpr double kMaxAge = 150;
 
 // Splits one csv line. Quoted fields may hold commas and doubled quotes; surrounding spaces and a
 // trailing \r are trimmed from unquoted fields.
@@ -101,6 +104,7 @@ std::vector<FaceRow> parse_face_csv(const std::string& text, const std::string& 
   std::vector<std::string> header;
   int col_path = -1, col_age = -1, col_split = -1;
   std::vector<FaceRow> rows;
+  std::unordered_map<std::string, size_t> seen;  // normalised path -> its row
   while (std::getline(in, line)) {
     ++lineno;
     if (lineno == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte-order mark
@@ -132,9 +136,21 @@ std::vector<FaceRow> parse_face_csv(const std::string& text, const std::string& 
     r.age = std::strtod(a.c_str(), &end);
     DRU_CHECK(!a.empty() && end == a.c_str() + a.size() && errno == 0 && std::isfinite(r.age) && r.age >= 0,
               "{}:{}: age '{}' is not a finite number >= 0", path, lineno, a);
+    // An age past any human's (a typo, a birth year, 1e30) would dominate an L1 or MSE loss silently.
+    DRU_CHECK(r.age <= kMaxAge, "{}:{}: age {} is not a plausible age in years (0 to {}); fix the row", path, lineno,
+              a, kMaxAge);
     r.split = canonical_split(f[size_t(col_split)]);
     DRU_CHECK(!r.split.empty(), "{}:{}: split '{}' is not train, val or test (valid, validation, dev mean val)", path,
               lineno, f[size_t(col_split)]);
+    // One image twice would count twice in training, or, in two splits, be tested on after training on
+    // it; the cache and the forget rules key samples by path too. Compared after normalising "./a.jpg".
+    auto [at, fresh] = seen.try_emplace(std::filesystem::path(r.path).lexically_normal().string(), rows.size());
+    if (!fresh) {
+      const FaceRow& first = rows[at->second];
+      DRU_FAIL("{}:{}: image '{}' is listed again (first at line {}{}); each image must be one row of one split", path,
+               lineno, r.path, first.line,
+               first.split == r.split ? "" : fmt::format(", in the {} split; here in {}", first.split, r.split));
+    }
     rows.push_back(std::move(r));
   }
   DRU_CHECK(!header.empty(), "{}: the file is empty (expected a header naming path, age and split)", path);

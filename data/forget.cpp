@@ -2,11 +2,15 @@
 #include "data/forget.h"
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
+
+#include <fmt/ranges.h>
 
 #include "kernels/rng/philox.h"
 
@@ -81,9 +85,13 @@ ForgetRule parse_random(ForgetRule r, const std::string& body) {
   r.a = parse_number(body.substr(0, colon), r.text);
   DRU_CHECK(r.a > 0 && r.a < 1, "forget rule '{}': the fraction must be between 0 and 1", r.text);
   if (colon != std::string::npos) {
-    double seed = parse_number(body.substr(colon + 1), r.text);
-    DRU_CHECK(seed >= 0 && seed == std::floor(seed), "forget rule '{}': the seed must be a whole number", r.text);
-    r.seed = uint64_t(seed);
+    // Digits only, read as an integer: through a double, seeds of 1e20 and above all became one value
+    // (and 2^53 + 1 rounded to its neighbour), so distinct seeds drew the same samples.
+    const std::string s = body.substr(colon + 1);
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), r.seed);
+    DRU_CHECK(!s.empty() && s.find_first_not_of("0123456789") == std::string::npos && ec == std::errc() &&
+                  end == s.data() + s.size(),
+              "forget rule '{}': the seed '{}' must be a whole number from 0 to {}", r.text, s, UINT64_MAX);
   }
   return r;
 }
@@ -217,6 +225,27 @@ void check_ids(const DataSet& ds, const ForgetRule& rule) {
             rule.text, missing, rule.names.size(), first);
 }
 
+// A mistyped group name must not vanish silently either: customer=MT_003,MT_999 would forget MT_003 alone.
+// Every name must be a group of some split; the message lists the unknown names and the known ones.
+void check_groups(const DataSet& ds, const ForgetRule& rule) {
+  if (rule.kind != ForgetRule::Kind::group) return;
+  std::set<std::string> known;
+  for (const char* name : {"train", "val", "test"}) known.insert(ds.split(name).group.begin(), ds.split(name).group.end());
+  std::vector<std::string> unknown;
+  for (const auto& n : rule.names)
+    if (!known.count(n)) unknown.push_back("'" + n + "'");
+  if (unknown.empty()) return;
+  const std::string word = rule.text.rfind("customer=", 0) == 0 ? "customer" : "group";
+  std::string list;  // every known name when few, else the first and the last
+  if (known.size() <= 4)
+    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+  else
+    list = fmt::format("{} … {}, {} in all", *known.begin(), *known.rbegin(), known.size());
+  DRU_FAIL("forget rule '{}': {} {} {} not in the data ({}s: {})", rule.text,
+           unknown.size() == 1 ? word : word + "s", fmt::join(unknown, ", "), unknown.size() == 1 ? "is" : "are",
+           word, known.empty() ? "none" : list);
+}
+
 // The masks of train, val and test, after count_forget's checks; counts receives their counts.
 std::vector<std::vector<bool>> checked_masks(const DataSet& ds, const ForgetRule& rule,
                                              std::vector<ForgetCounts>& counts) {
@@ -226,6 +255,7 @@ std::vector<std::vector<bool>> checked_masks(const DataSet& ds, const ForgetRule
     counts.push_back(counts_of(name, masks.back()));
   }
   check_ids(ds, rule);
+  check_groups(ds, rule);
   const ForgetCounts& train = counts[0];
   DRU_CHECK(train.forget > 0, "forget rule '{}' selects no training sample: there is nothing to forget", rule.text);
   DRU_CHECK(train.retain > 0, "forget rule '{}' selects all {} training samples: nothing would be left to learn from",

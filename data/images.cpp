@@ -5,9 +5,11 @@
 #include <cstdlib>
 
 #include <stb_image.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -35,6 +37,7 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 // Decodes file as RGB and area-resizes it into dst (3, S, S). Returns "" or why it failed.
 std::string decode_one(const std::string& file, int S, uint8_t* dst) {
   std::error_code ec;
+  if (fs::is_directory(file, ec)) return "is a folder, not an image file";
   if (!fs::is_regular_file(file, ec)) return "does not exist";
   std::ifstream in(file, std::ios::binary);
   if (!in.good()) return fmt::format("cannot be opened ({})", std::strerror(errno));
@@ -146,6 +149,25 @@ Decoded decode_all(const std::vector<FaceRow>& rows, const ImageDataOptions& opt
   return out;
 }
 
+// Each row's file size and modification time (to the nanosecond), or its errno when stat fails, hashed
+// in row order from h. One stat(2) per image: about 1 s for IMDB-Wiki's 500k files on a cold disk, far
+// less than decoding them.
+uint64_t image_files_hash(const std::vector<FaceRow>& rows, const fs::path& root, uint64_t h) {
+  for (const FaceRow& r : rows) {
+    struct ::stat st {};
+    int64_t stamp[4] = {0, 0, 0, 0};
+    if (::stat((root / r.path).c_str(), &st) == 0) {
+      stamp[0] = int64_t(st.st_size);
+      stamp[1] = int64_t(st.st_mtim.tv_sec);
+      stamp[2] = int64_t(st.st_mtim.tv_nsec);
+    } else {
+      stamp[3] = errno;
+    }
+    h = fnv1a64(stamp, sizeof stamp, h);
+  }
+  return h;
+}
+
 }  // namespace
 
 std::string default_image_cache_dir(const std::string& csv_dir) {
@@ -169,15 +191,18 @@ DataSet load_face_images(const ImageDataOptions& opts, ImageLoadReport* report) 
   const fs::path csv_dir = fs::absolute(fs::path(opts.csv)).parent_path();
   const fs::path root = opts.image_root.empty() ? csv_dir : fs::absolute(fs::path(opts.image_root));
   std::error_code ec;
-  DRU_CHECK(fs::is_directory(root, ec), "images: the image folder {} does not exist (set the image root)",
-            root.string());
+  DRU_CHECK(fs::is_directory(root, ec), "images: the image folder {} {} (set the image root)", root.string(),
+            fs::exists(root, ec) ? "is a file, not a folder" : "does not exist");
   const std::string root_key = fs::weakly_canonical(root, ec).string();
 
-  // The cache key: the csv's bytes, the image folder, S and the file format.
+  // The cache key: the csv's bytes, the image folder, S, the file format and every image's size and
+  // modification time, so that an image replaced or deleted under an unchanged csv is decoded again
+  // (a missing file then fails, or is skipped, there) instead of being read stale from the cache.
   uint64_t key = fnv1a64(text.data(), text.size());
   key = fnv1a64(root_key.data(), root_key.size() + 1, key);  // with the terminating zero as a separator
   const std::string tail = fmt::format("{}|{}", opts.size, kCacheFormat);
   key = fnv1a64(tail.data(), tail.size(), key);
+  key = image_files_hash(rows, root, key);
   const std::string cache_dir = opts.cache_dir ? *opts.cache_dir : default_image_cache_dir(csv_dir.string());
   CacheSpec spec;
   spec.key = key;

@@ -3,22 +3,24 @@
 // The csv has a header naming at least the columns `path`, `age` and `split`, in any order; other
 // columns are ignored (AgeDB's agedb.csv is `age,path,split`, UTKFace's labels.csv is
 // `path,age,gender,race,split`). `path` is relative to the image root (default: the csv's folder),
-// `age` a finite number >= 0, `split` train, val or test (valid, validation and dev also mean val;
-// training means train; case is ignored). Fields may be double-quoted as in RFC 4180, on one line.
+// `age` a number of years in [0, 150], `split` train, val or test (valid, validation and dev also mean val;
+// training means train; case is ignored). Fields may be double-quoted as in RFC 4180, on one line. An
+// image may appear in one row only (not twice, not in two splits).
 //
 // Each image is decoded with stb_image (JPEG, PNG, BMP, ...) as RGB on a pool of threads, resized to
 // S x S by exact area averaging (kernels/resize/resize.h) and kept as bytes: Samples::x is (N, 3, S, S)
 // u8, Samples::y the age (N, 1) f32, label the age, key the csv's path. Row order within a split is the
 // csv's. Augmentation and normalisation happen per batch (data/augment.h).
 //
-// Cache: the decoded splits are saved as one safetensors file per (csv bytes, image root, S) in the
-// cache folder, so a second load reads ~15 MB instead of decoding 5,000 JPEGs. The file is written
-// atomically and checked on load (format, key, shapes, every key and age against the csv, a hash of the
-// pixel bytes); a file that fails any check is rebuilt with a warning. Images changed on disk under an
-// unchanged csv are not noticed: delete the cache folder then.
+// Cache: the decoded splits are saved as one safetensors file per (csv bytes, image root, S, each
+// image's size and modification time) in the cache folder, so a second load reads ~15 MB instead of
+// decoding 5,000 JPEGs. The file is written atomically and checked on load (format, key, shapes, every key
+// and age against the csv, a hash of the pixel bytes); a file that fails any check is rebuilt with a
+// warning. An image replaced, rewritten, deleted or added on disk changes the key (one stat per row), so
+// the images are decoded again and a missing one is reported.
 //
-// Errors (dru::Error, one line): missing csv or column, a malformed row or bad age or split
-// (csv:line), a missing or undecodable image (named, with its csv line; skip_bad skips such images and
+// Errors (dru::Error, one line): missing csv or column, a malformed row or bad age or split, an image
+// listed twice (csv:line), a missing or undecodable image (named, with its csv line; skip_bad skips such images and
 // lists them on stderr), no rows, or nothing decodable.
 #pragma once
 

@@ -83,7 +83,8 @@ struct StsbOptions {
 
   // The shipped layout under a data root: PATH/stsb/*.tsv, PATH/stsb/english_stopwords.txt and
   // PATH/glove/glove.6B.100d.stsb_vocab.txt.gz, for PATH = data/ or ../shared/data. PATH may also
-  // be the stsb folder itself (the GloVe file is then looked for in PATH/../glove).
+  // be the stsb folder itself (the GloVe file is then looked for in PATH/../glove). A file (train_new.tsv
+  // given for its folder) is refused, saying a folder is expected.
   static StsbOptions from_root(const std::string& path);
   std::string split_path(const std::string& split) const;  // "train", "val" or "test" -> its tsv
 };
@@ -106,7 +107,9 @@ struct StsbVectorStats {
 };
 
 // GloVe sentence vectors (x, x2 (N, T, D) f32). Only the vectors of words that occur in the cleaned
-// sentences are kept in memory, so the paper's 5.6 GB 840B.300d file loads too.
+// sentences are kept in memory, so the paper's 5.6 GB 840B.300d file loads too. Vectors that know none of
+// the words are refused (every input would be zeros); below 10 % of the word occurrences known, a warning
+// on stderr gives the coverage.
 DataSet load_stsb_vectors(const StsbOptions& o, StsbVectorStats* stats = nullptr);
 
 // A WordPiece tokenizer trained on the training split's sentences (both columns); see tokenizer.h.

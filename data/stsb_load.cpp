@@ -1,4 +1,6 @@
 // stsb_load.cpp — STS-B data sets: GloVe sentence vectors and WordPiece ids (see stsb.h).
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "data/glove.h"
@@ -10,6 +12,9 @@ namespace dru {
 namespace {
 
 const char* const kSplits[] = {"train", "val", "test"};
+// Below this share of the sentences' word occurrences known to the vectors, load_stsb_vectors warns (the
+// shipped GloVe subset knows about 99 %).
+constexpr double kLowCoverage = 0.10;
 
 // y, label and key of a split's rows; the caller fills x, x2 and mask.
 Samples labels_of(const std::vector<StsbRow>& rows) {
@@ -32,6 +37,10 @@ std::vector<StsbRow>& rows_of(StsbSplits& s, int i) { return i == 0 ? s.train : 
 StsbOptions StsbOptions::from_root(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path p(path);
+  std::error_code ec;
+  DRU_CHECK(!fs::is_regular_file(p, ec),
+            "stsb: {} is a file; give the folder that holds train_new.tsv, dev_new.tsv and test_new.tsv (e.g. "
+            "data/stsb, or data/ above it)", path);
   const fs::path stsb = fs::exists(p / "train_new.tsv") ? p : p / "stsb";
   StsbOptions o;
   o.folder = stsb.lexically_normal().string();
@@ -74,6 +83,12 @@ DataSet load_stsb_vectors(const StsbOptions& o, StsbVectorStats* stats) {
       }
   const WordVectors wv = read_glove(o.glove, &wanted);
   const int64_t t = o.steps, d = wv.dim;
+  // Vectors of another language or vocabulary know none of the words: every sentence would embed as
+  // zeros and the model would train on nothing.
+  DRU_CHECK(wv.size() > 0,
+            "{}: none of its {} words occurs in the STS-B sentences ({} distinct words after cleaning, e.g. '{}'); "
+            "give English GloVe vectors (glove.6B.*, glove.840B.300d)",
+            o.glove, wv.lines, wanted.size(), wanted.empty() ? std::string() : *std::min_element(wanted.begin(), wanted.end()));
 
   StsbVectorStats st;
   st.dim = d;
@@ -104,6 +119,14 @@ DataSet load_stsb_vectors(const StsbOptions& o, StsbVectorStats* stats) {
     s.x2 = x[1];
     ds.split(kSplits[i]) = std::move(s);
   }
+  // A few known words still give mostly mean-filled or zero inputs: train, but say so.
+  const double coverage = st.words > 0 ? double(st.known) / double(st.words) : 0;
+  if (coverage < kLowCoverage)
+    std::fprintf(stderr,
+                 "stsb: warning: %s knows %.1f%% of the words in the sentences (%lld of %lld; %lld of %lld distinct): "
+                 "most inputs are the sentence mean or zeros; check that these are the intended vectors\n",
+                 o.glove.c_str(), 100 * coverage, (long long)st.known, (long long)st.words, (long long)st.distinct_known,
+                 (long long)st.distinct_words);
   if (stats) *stats = st;
   return ds;
 }

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -43,6 +44,11 @@ int Table::column(const std::string& name) const {
 }
 
 Table read_table(const std::string& path) {
+  // A folder opens as a stream that reads nothing, which would be reported as an empty file.
+  std::error_code ec;
+  DRU_CHECK(!std::filesystem::is_directory(path, ec),
+            "{}: is a folder; give the table file inside it (a header row naming the columns, one of them 'target', "
+            "then one row of numbers per sample; e.g. data/diabetes/diabetes.txt)", path);
   std::ifstream in(path);
   DRU_CHECK(in.good(), "{}: cannot open the file (check the path)", path);
   Table t;

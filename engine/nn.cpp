@@ -3,6 +3,7 @@
 
 #include "engine/cuda_runtime.h"
 
+#include <cctype>
 #include <cmath>
 #include <set>
 
@@ -72,6 +73,16 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
     const Tensor& src = it->second;
     DRU_CHECK(src.shape() == dst.shape(), "load_state_dict: '{}' has shape {} in the checkpoint, {} in the model", name,
               src.shape().str(), dst.shape().str());
+    // F32 and F64 convert into each other freely (a double-precision test model, an f32 run); an integer
+    // tensor where the model holds floats (or the reverse) is not a checkpoint of this model and would be
+    // converted silently. Integer buffers (batch norm's num_batches_tracked, I64) load as integers.
+    if (is_float(src.dtype()) != is_float(dst.dtype())) {
+      std::string dtype = dtype_name(src.dtype());  // as safetensors writes it: F32, I64, ...
+      for (char& c : dtype) c = char(std::toupper(static_cast<unsigned char>(c)));
+      DRU_FAIL("load_state_dict: '{}' is {} in the checkpoint, but the model holds {} there; this is not a checkpoint "
+               "of this model", name, dtype, is_float(dst.dtype()) ? "floating-point values (F32 or F64)"
+                                                                     : "an integer counter (I64 or U8)");
+    }
     Tensor converted = src.dtype() == dst.dtype() ? src : src.detach().to(dst.dtype());
     dst.copy_(converted.to(dst.device()));
   };

@@ -218,9 +218,11 @@ TEST_CASE("electricity: the daylight-saving zero hour is kept as in the paper or
 
 TEST_CASE("electricity: zeros before connection are outside the windows and a constant series gets sd 1") {
   // 8 days from 2014-01-01 (day 1096); splits train [1096, 1100), val [1099, 1102), test [1101, 1104).
+  // C is constant over the training days (hours 0 .. 95) and varies after them.
   const int64_t hours = 8 * 24;
   std::vector<double> a(hours), b(hours), c(hours, 5.0);
   for (int64_t r = 0; r < hours; ++r) {
+    if (r >= 96) c[size_t(r)] = 5.0 + double(r % 3);
     a[size_t(r)] = 1 + r % 24 + (r == 50 ? -1.0 - r % 24 : 0.0);  // one zero inside the range stays
     b[size_t(r)] = r < 30 || r >= hours - 5 ? 0.0 : 2.0 + 0.5 * (r % 7);  // connected at hour 30, off 5 h early
   }
@@ -257,7 +259,7 @@ TEST_CASE("electricity: zeros before connection are outside the windows and a co
     double m = 0;
     for (int64_t r = 30; r < 96; ++r) m += b[size_t(r)];
     CHECK(sc.mean[1] == doctest::Approx(m / 66));
-    // C is constant: sd 1, so its inputs are 0 and never NaN.
+    // C's training hours are constant: sd 1, so its training inputs are 0 and never NaN.
     CHECK(sc.mean[2] == doctest::Approx(5.0));
     CHECK(sc.sd[2] == 1.0);
     for (int64_t i = 0; i < ds.train.size(); ++i)
@@ -369,7 +371,9 @@ TEST_CASE("electricity: bad input gives one clear error naming the file and line
 
   // Data-set level: a file that does not cover the paper's window, an unknown customer, an empty split.
   std::string tiny = dir.file("tiny.csv");
-  write_file(tiny, hourly_csv({"A"}, {std::vector<double>(48, 1.0)}));
+  std::vector<double> varying(48);
+  for (size_t r = 0; r < varying.size(); ++r) varying[r] = 1.0 + double(r % 5);
+  write_file(tiny, hourly_csv({"A"}, {varying}));
   ElectricityOptions opt;
   opt.path = tiny;
   CHECK_THROWS_WITH_AS(load_electricity(opt), doctest::Contains("the file covers 2014-01-01T00 to 2014-01-02T23, but "
@@ -389,4 +393,37 @@ TEST_CASE("electricity: bad input gives one clear error naming the file and line
   CHECK_THROWS_WITH_AS(load_electricity(opt), doctest::Contains("split days are out of order"), Error);
   opt.path = "";
   CHECK_THROWS_WITH_AS(load_electricity(opt), doctest::Contains("no data file given"), Error);
+}
+
+TEST_CASE("electricity: absurd readings, a customer of constant zeros and a folder are refused") {
+  TempDir dir("elec_implausible");
+  // 1e300 kW is finite, but its square overflows the standardisation: refused at its line.
+  const std::string csv_head = "date,MT_001,MT_002\n";
+  write_file(dir.file("huge.csv"), csv_head + "2014-01-01 00:00:00,1,2\n2014-01-01 01:00:00,1e300,2\n");
+  CHECK(error_of([&] { read_electricity(dir.file("huge.csv")); })
+            .find(dir.file("huge.csv") + ":3: customer MT_001 reads 1e300: not a plausible load in kW (above 1e+12); "
+                                         "fix the reading") == 0);
+  write_file(dir.file("big.csv"), csv_head + "2014-01-01 00:00:00,1,1e12\n");
+  CHECK(read_electricity(dir.file("big.csv")).at(0, 1) == 1e12);  // the bound itself still reads
+  // A customer constant over its whole active range would be all zeros once standardised: refused; one
+  // that is constant over the training days only is not (its other days are not zero).
+  std::vector<double> a(48), flat(48, 3.5);
+  for (size_t r = 0; r < a.size(); ++r) a[r] = 1.0 + double(r % 5);
+  write_file(dir.file("flat.csv"), hourly_csv({"A", "FLAT"}, {a, flat}));
+  ElectricityOptions opt;
+  opt.path = dir.file("flat.csv");
+  opt.days = {1096, 1098, 1097, 1096, 1098, 1097};
+  opt.history = 12;
+  opt.horizon = 4;
+  CHECK(error_of([&] { load_electricity(opt); })
+            .find(opt.path + ": customer FLAT reads a constant 3.5 kW over its whole active range, so every window of "
+                             "it is zeros after standardisation: the model could learn nothing of it; drop its column "
+                             "or give its real readings") == 0);
+  for (size_t r = 24; r < flat.size(); ++r) flat[r] = 3.5 + double(r % 2);
+  write_file(dir.file("flat.csv"), hourly_csv({"A", "FLAT"}, {a, flat}));
+  CHECK(load_electricity(opt).train.size() == 2 * (24 - 16 + 1));
+  // A folder is said to be one (a folder opens as a stream that reads nothing: "the file is empty").
+  CHECK(error_of([&] { read_electricity(dir.str()); })
+            .find(dir.str() + ": is a folder; give the load file inside it: UCI's LD2011_2014.txt or an hourly csv "
+                              "(e.g. data/electricity/ld2011_2014_mt001-010_hourly.csv)") == 0);
 }

@@ -164,12 +164,48 @@ TEST_CASE("forget: ids name one sample each, SPLIT:KEY picks the split") {
                        Error);
 }
 
+TEST_CASE("forget: every group a rule names must be in the data") {
+  DataSet ds = make_dataset();  // groups g0 and g1
+  CHECK(count_forget(ds, parse_forget_rule("group=g1", "load"))[0].forget == 50);
+  // One name known, one mistyped: refused, not the known one forgotten alone.
+  CHECK_THROWS_WITH_AS(
+      count_forget(ds, parse_forget_rule("customer=g1,MT_999", "load")),
+      doctest::Contains("forget rule 'customer=g1,MT_999': customer 'MT_999' is not in the data (customers: g0, g1)"),
+      Error);
+  CHECK_THROWS_WITH_AS(split_forget(ds, parse_forget_rule("group=x,y", "load")),
+                       doctest::Contains("forget rule 'group=x,y': groups 'x', 'y' are not in the data (groups: g0, g1)"),
+                       Error);
+  // Many groups: the first and the last.
+  for (auto* s : {&ds.train, &ds.val, &ds.test})
+    for (size_t i = 0; i < s->group.size(); ++i) s->group[i] = fmt::format("MT_{:03}", 1 + i % 10);
+  CHECK_THROWS_WITH_AS(count_forget(ds, parse_forget_rule("customer=MT_003,MT_999", "load")),
+                       doctest::Contains("forget rule 'customer=MT_003,MT_999': customer 'MT_999' is not in the data "
+                                         "(customers: MT_001 … MT_010, 10 in all)"),
+                       Error);
+}
+
+TEST_CASE("forget: a random rule's seed is read as a whole number, all 64 bits of it") {
+  Samples s = make_samples(200);
+  // Through a double, 10^19 and 10^19 + 1 (and every seed near them) were one value, so one stream.
+  const ForgetRule a = parse_forget_rule("random=0.5:10000000000000000000", "age");
+  const ForgetRule b = parse_forget_rule("random=0.5:10000000000000000001", "age");
+  CHECK(a.seed == 10000000000000000000ull);
+  CHECK(b.seed == 10000000000000000001ull);
+  CHECK(forget_mask(a, s) != forget_mask(b, s));
+  CHECK(parse_forget_rule("random=0.5:18446744073709551615", "age").seed == UINT64_MAX);
+}
+
 TEST_CASE("forget: malformed rules give one clear error") {
   CHECK_THROWS_WITH_AS(parse_forget_rule("", "age"), doctest::Contains("forget rule is empty"), Error);
   CHECK_THROWS_WITH_AS(parse_forget_rule("score<2", "age"), doctest::Contains("this data set's label is 'age'"), Error);
   CHECK_THROWS_WITH_AS(parse_forget_rule("age<=x", "age"), doctest::Contains("'x' is not a number"), Error);
   CHECK_THROWS_WITH_AS(parse_forget_rule("70..30", "age"), doctest::Contains("the range is empty"), Error);
   CHECK_THROWS_WITH_AS(parse_forget_rule("random=1.5", "age"), doctest::Contains("between 0 and 1"), Error);
+  for (const char* seed : {"18446744073709551616", "100000000000000000000", "-1", "1e3", "2.5", "7x", ""})
+    CHECK_THROWS_WITH_AS(parse_forget_rule(std::string("random=0.1:") + seed, "age"),
+                         doctest::Contains(fmt::format("the seed '{}' must be a whole number from 0 to "
+                                                       "18446744073709551615", seed).c_str()),
+                         Error);
   CHECK_THROWS_WITH_AS(parse_forget_rule("ids=/nonexistent/ids.txt", "age"), doctest::Contains("cannot open"), Error);
   CHECK_THROWS_WITH_AS(parse_forget_rule("older", "age"), doctest::Contains("is not understood"), Error);
   Samples no_groups = make_samples(3);

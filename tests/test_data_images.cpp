@@ -20,6 +20,7 @@
 #include "data/augment.h"
 #include "data/images.h"
 #include "kernels/resize/resize.h"
+#include "unlearn/experiment.h"
 #include "tests/fixture.h"
 #include "tests/temp_dir.h"
 #include "tests/util.h"
@@ -387,7 +388,8 @@ TEST_CASE("images: the cache is keyed by csv and size and a corrupt one is rebui
   CHECK(r3.cache_file != r1.cache_file);
   o.size = 8;
   const std::string text = read_file(csv);
-  write_file(csv, text + "img/i0.png,77,test\n");
+  write_png(dir.file("img/i9.png"), synthetic(9), fixture()["resize"]["width"], fixture()["resize"]["height"]);
+  write_file(csv, text + "img/i9.png,77,test\n");
   DataSet more = load_face_images(o, &r4);
   CHECK_FALSE(r4.from_cache);
   CHECK(more.test.size() == 2);
@@ -427,6 +429,101 @@ TEST_CASE("images: the cache is keyed by csv and size and a corrupt one is rebui
   CHECK_FALSE(none.from_cache);
 }
 
+TEST_CASE("images: an image replaced or deleted under an unchanged csv is decoded again, not read from the cache") {
+  TempDir dir("img_cache_stale");
+  const int w = fixture()["resize"]["width"], h = fixture()["resize"]["height"];
+  // BMP files: the same dimensions give the same file size, so only the pixels and the time differ.
+  auto write_bmp = [&](const std::string& name, int k) {
+    fs::create_directories(dir.file("img"));
+    REQUIRE(stbi_write_bmp(dir.file(name).c_str(), w, h, 3, synthetic(k).data()) == 1);
+  };
+  write_bmp("img/a.bmp", 0);
+  write_bmp("img/b.bmp", 1);
+  write_file(dir.file("labels.csv"), "path,age,split\nimg/a.bmp,20,train\nimg/b.bmp,30,test\n");
+  const ImageDataOptions o = quiet_options(dir.file("labels.csv"), 8, dir.file("cache"));
+  ImageLoadReport r1, r2, r3;
+  const DataSet first = load_face_images(o, &r1);
+  REQUIRE(fs::exists(r1.cache_file));
+  const auto size_before = fs::file_size(dir.file("img/a.bmp"));
+  const auto time_before = fs::last_write_time(dir.file("img/a.bmp"));
+  // Other pixels, the same size, a later time (set explicitly: a coarse clock may not have moved).
+  write_bmp("img/a.bmp", 100);
+  fs::last_write_time(dir.file("img/a.bmp"), time_before + std::chrono::seconds(10));
+  CHECK(fs::file_size(dir.file("img/a.bmp")) == size_before);
+  const DataSet second = load_face_images(o, &r2);
+  CHECK_FALSE(r2.from_cache);
+  CHECK(r2.cache_file != r1.cache_file);
+  const DataSet direct = load_face_images(quiet_options(dir.file("labels.csv"), 8));  // no cache at all
+  CHECK(bytes_of(second.train.x) == bytes_of(direct.train.x));
+  CHECK(bytes_of(second.train.x) != bytes_of(first.train.x));
+  CHECK(bytes_of(second.test.x) == bytes_of(first.test.x));
+  // Deleted: the decode reports it instead of the cache hiding it.
+  fs::remove(dir.file("img/b.bmp"));
+  const std::string error = error_of([&] { load_face_images(o, &r3); });
+  INFO(error);
+  CHECK(error.find(dir.file("img/b.bmp") + " (csv line 3) does not exist") != std::string::npos);
+}
+
+TEST_CASE("images: an image listed twice or in two splits is refused with both rows") {
+  TempDir dir("img_dup");
+  auto err_csv = [&](const std::string& text) {
+    write_file(dir.file("dup.csv"), text);
+    return error_of([&] { read_face_csv(dir.file("dup.csv")); });
+  };
+  const std::string f = dir.file("dup.csv");
+  CHECK(err_csv("path,age,split\na.png,31,train\nb.png,40,train\na.png,31,train\n")
+            .find(f + ":4: image 'a.png' is listed again (first at line 2); each image must be one row of one split") ==
+        0);
+  CHECK(err_csv("path,age,split\na.png,31,train\n\n./a.png,31,test\n")
+            .find(f + ":4: image './a.png' is listed again (first at line 2, in the train split; here in test); each "
+                      "image must be one row of one split") == 0);
+  CHECK(err_csv("path,age,split\na.png,31,train\nb.png,31,test\n") == "(no error)");
+}
+
+TEST_CASE("images: an experiment under --skip-bad lists the skipped images in results.json") {
+  // A tiny face data set (32 images, one epoch per stage) with one missing and one undecodable image.
+  TempDir dir("img_skip_experiment");
+  const int w = fixture()["resize"]["width"], h = fixture()["resize"]["height"];
+  std::string csv = "path,age,split\n";
+  int k = 0;
+  for (const auto& [split, n] : std::vector<std::pair<std::string, int>>{{"train", 16}, {"val", 8}, {"test", 8}})
+    for (int i = 0; i < n; ++i, ++k) {
+      write_png(dir.file("img/f" + std::to_string(k) + ".png"), synthetic(7 * k), w, h);
+      csv += fmt::format("img/f{}.png,{},{}\n", k, 18 + (i * 37) % 50, split);
+    }
+  write_file(dir.file("img/broken.png"), "not a png");
+  csv += "img/absent.png,40,train\nimg/broken.png,25,test\n";
+  write_file(dir.file("labels.csv"), csv);
+  ExperimentOptions o;
+  o.preset = "utkface-allcnn";
+  o.quick = true;
+  o.data = dir.file("labels.csv");
+  o.out = dir.file("out");
+  o.skip_bad = true;
+  o.progress = false;
+  o.adjust = [](Preset& p) {
+    p.batch = 8;
+    p.original.epochs = p.gold.epochs = 1;
+    for (auto& [m, s] : p.methods) s.epochs = s.blindspot_epochs = 1;
+    p.mia.samples = 6;
+    p.mia.folds = 2;
+    p.ain.cap = 2;
+    p.ain.min_gold_steps = 1;
+  };
+  ::setenv("XDG_CACHE_HOME", dir.file("xdg").c_str(), 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  run_experiment(o);
+  MESSAGE("tiny image experiment in " << seconds_since(t0) << " s");
+  const auto j = nlohmann::json::parse(read_file(dir.file("out/results.json")));
+  REQUIRE(j.at("skipped_images").size() == 2);
+  CHECK(j["skipped_images"][0].get<std::string>().find(dir.file("img/absent.png") + " (csv line 34) does not exist") ==
+        0);
+  CHECK(j["skipped_images"][1].get<std::string>().find(dir.file("img/broken.png") + " (csv line 35) cannot be decoded") ==
+        0);
+  CHECK(read_file(dir.file("out/results.md")).find("2 images could not be read and were left out (--skip-bad)") !=
+        std::string::npos);
+}
+
 TEST_CASE("images: bad inputs give one clear error naming the file") {
   TempDir dir("img_bad");
   const std::string csv = make_png_set(dir, {"train", "val", "test"});
@@ -451,6 +548,10 @@ TEST_CASE("images: bad inputs give one clear error naming the file") {
   has(err_csv("path,age,split\na.png,-1,train\n"), bad + ":2: age '-1'");
   has(err_csv("path,age,split\na.png,inf,train\n"), bad + ":2: age 'inf'");
   has(err_csv("path,age,split\na.png,,train\n"), bad + ":2: age ''");
+  has(err_csv("path,age,split\na.png,1e30,train\n"),
+      bad + ":2: age 1e30 is not a plausible age in years (0 to 150); fix the row");
+  has(err_csv("path,age,split\na.png,150.5,train\n"), bad + ":2: age 150.5 is not a plausible age");
+  CHECK(err_csv("path,age,split\na.png,150,train\n") == "(no error)");
   has(err_csv("path,age,split\na.png,30,holdout\n"), bad + ":2: split 'holdout' is not train, val or test");
   has(err_csv("path,age,split\na.png,30\n"), bad + ":2: 2 fields, the header has 3");
   has(err_csv("path,age,split\na.png,30,train,x\n"), bad + ":2: 4 fields, the header has 3");
@@ -500,4 +601,10 @@ TEST_CASE("images: bad inputs give one clear error naming the file") {
   ImageDataOptions no_root = quiet_options(csv, 8);
   no_root.image_root = dir.file("no_such_folder");
   has(error_of([&] { load_face_images(no_root); }), "the image folder");
+  no_root.image_root = csv;
+  has(error_of([&] { load_face_images(no_root); }), "the image folder " + csv + " is a file, not a folder");
+  // A row naming a folder is said to be one, not to be missing.
+  write_file(dir.file("folder.csv"), "path,age,split\nimg,40,train\n");
+  has(error_of([&] { load_face_images(quiet_options(dir.file("folder.csv"), 8)); }),
+      dir.file("img") + " (csv line 2) is a folder, not an image file");
 }

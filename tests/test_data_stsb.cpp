@@ -2,9 +2,11 @@
 // GloVe files (plain and gzip, bad lines), the unknown-word and padding rules, the data sets, the
 // WordPiece tokenizer (training, the vocab file, pair layout) and every bad-input case with its message.
 #include <doctest/doctest.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 
@@ -359,6 +361,11 @@ TEST_CASE("stsb: load_stsb_vectors on the shipped data") {
   CHECK(std::filesystem::equivalent(o2.glove, o.glove));
   CHECK(std::filesystem::equivalent(o2.stopwords, o.stopwords));
   CHECK(std::filesystem::equivalent(o2.split_path("val"), o.split_path("val")));
+  // A split file given for its folder: said so, not looked for as ".../train_new.tsv/stsb/train_new.tsv".
+  const std::string file = kShipped + "/stsb/train_new.tsv";
+  CHECK(error_of([&] { StsbOptions::from_root(file); })
+            .find("stsb: " + file + " is a file; give the folder that holds train_new.tsv, dev_new.tsv and "
+                                    "test_new.tsv") == 0);
   // Bad options.
   StsbOptions bad = o;
   bad.steps = 0;
@@ -369,6 +376,40 @@ TEST_CASE("stsb: load_stsb_vectors on the shipped data") {
   bad = o;
   bad.stopwords = o.folder + "/nope.txt";
   CHECK(error_of([&] { load_stsb_vectors(bad); }).find("nope.txt: cannot open the word list") != std::string::npos);
+}
+
+TEST_CASE("stsb: vectors that know none of the words are refused, and a low coverage is warned of") {
+  TempDir dir("stsb_coverage");
+  StsbOptions o = StsbOptions::from_root(kShipped);
+  o.glove = dir.file("french.txt");
+  write_file(o.glove, "chien 0.1 0.2 0.3\nchat 0.4 0.5 0.6\nmaison 0.7 0.8 0.9\n");
+  // Every sentence would embed as zeros: refused, not trained on.
+  const std::string error = error_of([&] { load_stsb_vectors(o); });
+  INFO(error);
+  CHECK(error.find(o.glove + ": none of its 3 words occurs in the STS-B sentences (") == 0);
+  CHECK(error.find("give English GloVe vectors") != std::string::npos);
+  // One known word ("woman"): loads, with the coverage on stderr (captured from file descriptor 2).
+  write_file(o.glove, "chien 0.1 0.2 0.3\nwoman 0.4 0.5 0.6\n");
+  StsbVectorStats st;
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  const std::string err_path = dir.file("stderr.txt");
+  FILE* capture = std::fopen(err_path.c_str(), "w");
+  REQUIRE(capture != nullptr);
+  ::dup2(::fileno(capture), 2);
+  DataSet ds = load_stsb_vectors(o, &st);
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::fclose(capture);
+  CHECK(ds.train.size() == 5249);
+  CHECK(st.distinct_known == 1);
+  const double coverage = double(st.known) / double(st.words);
+  MESSAGE("coverage " << coverage << " (" << st.known << " of " << st.words << ")");
+  CHECK(coverage < 0.1);
+  CHECK(read_file(err_path).find(fmt::format("stsb: warning: {} knows {:.1f}% of the words in the sentences ({} of {}; "
+                                             "1 of {} distinct)",
+                                             o.glove, 100 * coverage, st.known, st.words, st.distinct_words)) == 0);
 }
 
 TEST_CASE("tokenizer: encode_pair layout is CLS a SEP b SEP then padding") {

@@ -99,6 +99,35 @@ TEST_CASE("nn: state_dict round trip through safetensors / strict errors") {
   CHECK_THROWS_WITH_AS(b.load_state_dict(sd), doctest::Contains("the checkpoint has 'extra'"), Error);
 }
 
+TEST_CASE("nn: load_state_dict converts F32 and F64 but refuses integer weights and float counters") {
+  Generator g(2), g2(3);
+  TinyNet a(g), b(g2);
+  // F64 weights load into the f32 model (and batch norm's I64 counter as it is).
+  auto sd = a.state_dict();
+  for (auto& [name, t] : sd)
+    if (t.dtype() == DType::f32) t = t.detach().to(DType::f64);
+  CHECK(sd.at("bn.num_batches_tracked").dtype() == DType::i64);
+  b.load_state_dict(sd);
+  CHECK(b.head->weight.to_vector() == a.head->weight.to_vector());
+  // Integer weights would be truncated silently: refused, naming the tensor and its dtype.
+  for (DType t : {DType::i64, DType::u8}) {
+    sd = a.state_dict();
+    sd["head.weight"] = sd["head.weight"].detach().to(t);
+    CHECK_THROWS_WITH_AS(b.load_state_dict(sd),
+                         doctest::Contains(fmt::format("load_state_dict: 'head.weight' is {} in the checkpoint, but the "
+                                                       "model holds floating-point values (F32 or F64) there; this is "
+                                                       "not a checkpoint of this model",
+                                                       t == DType::i64 ? "I64" : "U8").c_str()),
+                         Error);
+  }
+  sd = a.state_dict();
+  sd["bn.num_batches_tracked"] = sd["bn.num_batches_tracked"].detach().to(DType::f32);
+  CHECK_THROWS_WITH_AS(b.load_state_dict(sd),
+                       doctest::Contains("'bn.num_batches_tracked' is F32 in the checkpoint, but the model holds an "
+                                         "integer counter (I64 or U8) there"),
+                       Error);
+}
+
 TEST_CASE("arena: parameters become views - backward accumulates into the flat gradient") {
   Generator g(4);
   Linear lin(3, 2, true, g);
@@ -257,4 +286,10 @@ TEST_CASE("table: malformed rows give one clear error") {
   Table t = read_table(write("a, target\n1, 2\n\n3,4\n"));
   CHECK(t.rows.size() == 2);
   CHECK(t.column("target") == 1);
+  // A folder (dru demo --data data/diabetes) is said to be one, not "the file is empty".
+  CHECK_THROWS_WITH_AS(read_table(dir),
+                       doctest::Contains((dir + ": is a folder; give the table file inside it (a header row naming the "
+                                                "columns, one of them 'target', then one row of numbers per sample; "
+                                                "e.g. data/diabetes/diabetes.txt)").c_str()),
+                       Error);
 }

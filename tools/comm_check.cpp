@@ -33,6 +33,26 @@ void wait_device(Device dev) {
   if (dev == Device::cuda) cuda::synchronize();
 }
 
+// A gradient-arena-sized f32 buffer all-reduced once to warm up, then opt.iters times; reports the time
+// and the bandwidths.
+void time_all_reduce(Communicator& c, Device dev, const CommCheckOptions& opt) {
+  const int w = c.size();
+  const int64_t n = std::max<int64_t>(1, int64_t(opt.mib * 1024 * 1024 / 4));
+  Tensor g = Tensor::full(Shape{n}, 1.0, DType::f32, dev);
+  c.all_reduce(g);
+  wait_device(dev);
+  c.barrier();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < opt.iters; ++i) c.all_reduce(g);
+  wait_device(dev);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / opt.iters;
+  const double bytes = double(n) * 4;
+  report(std::isfinite(s), fmt::format("all_reduce of {:.1f} MiB: {:.2f} ms, algorithm bandwidth {:.2f} GB/s, bus "
+                                       "bandwidth {:.2f} GB/s (2(W-1)/W of the bytes cross each link)",
+                                       bytes / 1048576.0, s * 1e3, bytes / s * 1e-9,
+                                       bytes / s * 1e-9 * 2.0 * (w - 1) / std::max(w, 1)));
+}
+
 }  // namespace
 
 int run_comm_check(const CommCheckOptions& opt) {
@@ -62,21 +82,15 @@ int run_comm_check(const CommCheckOptions& opt) {
   c.barrier();
   report(true, "barrier");
 
-  // The timed all-reduce: a gradient-arena-sized f32 buffer, once to warm up, then iters times.
-  const int64_t n = std::max<int64_t>(1, int64_t(opt.mib * 1024 * 1024 / 4));
-  Tensor g = Tensor::full(Shape{n}, 1.0, DType::f32, dev);
-  c.all_reduce(g);
-  wait_device(dev);
-  c.barrier();
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < opt.iters; ++i) c.all_reduce(g);
-  wait_device(dev);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / opt.iters;
-  const double bytes = double(n) * 4;
-  report(std::isfinite(s), fmt::format("all_reduce of {:.1f} MiB: {:.2f} ms, algorithm bandwidth {:.2f} GB/s, bus "
-                                       "bandwidth {:.2f} GB/s (2(W-1)/W of the bytes cross each link)",
-                                       bytes / 1048576.0, s * 1e3, bytes / s * 1e-9,
-                                       bytes / s * 1e-9 * 2.0 * (w - 1) / std::max(w, 1)));
+  // The timed all-reduce. One process has no other rank: its all-reduce moves nothing, and a bandwidth
+  // from it (1.4 million GB/s) would only mislead.
+  if (w == 1) {
+    if (c.is_root())
+      std::printf("comm-check: all_reduce timing: nothing to measure in one process (no other rank); start dru "
+                  "comm-check under mpirun, torchrun or srun to time the links\n");
+  } else {
+    time_all_reduce(c, dev, opt);
+  }
   const double failed = c.all_reduce(double(g_failed));
   if (c.is_root()) std::printf("comm-check: %s\n", failed == 0 ? "all checks passed" : "FAILED");
   finalize_distributed();

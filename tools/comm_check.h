@@ -15,8 +15,8 @@ struct CommCheckOptions {
   int iters = 5;
 };
 
-// Prints one line per check (rank 0) and the all-reduce's time and bandwidth; 0 when every check
-// passed on this rank, 1 otherwise.
+// Prints one line per check (rank 0) and, with more than one rank, the all-reduce's time and bandwidth
+// (one process says there is nothing to time); 0 when every check passed on this rank, 1 otherwise.
 int run_comm_check(const CommCheckOptions& opt);
 
 }  // namespace dru

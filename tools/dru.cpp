@@ -5,6 +5,7 @@
 // error, 130 interrupted. Errors are one line on stderr.
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +32,38 @@ const CLI::Validator kPositive(
       return "expected a positive number, got '" + s + "'";
     },
     "POSITIVE");
+
+// Accepts a finite number >= 0 (CLI::NonNegativeNumber lets NaN through: NaN < 0 is false).
+const CLI::Validator kNonNegative(
+    [](std::string& s) {
+      char* end = nullptr;
+      double v = std::strtod(s.c_str(), &end);
+      if (end != s.c_str() && *end == '\0' && std::isfinite(v) && v >= 0) return std::string();
+      return "expected a finite number >= 0, got '" + s + "'";
+    },
+    "NONNEGATIVE");
+
+// Accepts the digits of a whole number that fits in 64 bits: CLI11 reads "-1" into a uint64_t as
+// 18446744073709551615, so a negative seed would silently become a huge one.
+const CLI::Validator kSeed(
+    [](std::string& s) {
+      errno = 0;
+      char* end = nullptr;
+      std::strtoull(s.c_str(), &end, 10);  // only its range check (errno) is wanted
+      if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos && *end == '\0' && errno == 0)
+        return std::string();
+      return "expected a whole number from 0 to 18446744073709551615, got '" + s + "'";
+    },
+    "SEED");
+
+// Refuses an explicitly empty value: --data '' or --forget '' ran with the defaults, --gold '' without a gold
+// model. kNonEmpty for flags with a default, kNonEmptyPath for those that name a file.
+CLI::Validator non_empty(const std::string& hint) {
+  return CLI::Validator(
+      [hint](std::string& s) { return s.empty() ? "the value is empty; " + hint : std::string(); }, "TEXT");
+}
+const CLI::Validator kNonEmpty = non_empty("leave the flag out for the default");
+const CLI::Validator kNonEmptyPath = non_empty("give a file name");
 
 // Applies `--input` (the primary input's shape without the batch) to a model configuration.
 void apply_input_shape(dru::ModelConfig& cfg, const std::vector<int64_t>& dims) {
@@ -180,21 +213,27 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"stsb", "electricity", "images"}));
   info->add_option("--data", data_path,
                    "With --dataset: the data (stsb: a folder; electricity: LD2011_2014.txt or an hourly csv; images: "
-                   "a csv with path, age, split). Default: the copy shipped in data/ (stsb, electricity)");
+                   "a csv with path, age, split). Default: the copy shipped in data/ (stsb, electricity)")
+      ->check(kNonEmpty);
   info->add_option("--forget", forget_rule,
                    "With --dataset: also count forget/retain samples per split for this rule, e.g. age<=30, score<2, "
-                   "30..70, customer=MT_003, random=0.1:7, ids=FILE");
+                   "30..70, customer=MT_003, random=0.1:7, ids=FILE")
+      ->check(kNonEmpty);
 
   dru::DemoConfig demo_cfg;
   auto* demo = app.add_subcommand("demo", "Train a small MLP regressor on the diabetes table and print L1 per epoch");
   demo->add_option("--data", demo_cfg.data_path, "Whitespace- or comma-separated table with a 'target' column")
-      ->default_str("data/diabetes/diabetes.txt (shipped)");
+      ->default_str("data/diabetes/diabetes.txt (shipped)")
+      ->check(kNonEmpty);
   demo->add_option("--epochs", demo_cfg.epochs, "Training epochs")->capture_default_str()->check(kPositive);
   demo->add_option("--batch", demo_cfg.batch, "Batch size")->capture_default_str()->check(kPositive);
   demo->add_option("--hidden", demo_cfg.hidden, "Hidden units per layer")->capture_default_str()->check(kPositive);
   demo->add_option("--lr", demo_cfg.lr, "Adam learning rate")->capture_default_str()->check(kPositive);
-  demo->add_option("--seed", demo_cfg.seed, "Seed for the split, the initialisation and the shuffles")->capture_default_str();
-  demo->add_option("--checkpoint-dir", demo_cfg.checkpoint_dir, "Folder for best/last weights and optimiser state");
+  demo->add_option("--seed", demo_cfg.seed, "Seed for the split, the initialisation and the shuffles")
+      ->capture_default_str()
+      ->check(kSeed);
+  demo->add_option("--checkpoint-dir", demo_cfg.checkpoint_dir, "Folder for best/last weights and optimiser state")
+      ->check(kNonEmpty);
   demo->add_flag("--resume", demo_cfg.resume, "Continue from --checkpoint-dir's last state");
   demo->add_flag("--quiet", demo_cfg.quiet, "No per-epoch lines");
 
@@ -214,18 +253,23 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(kPositive);
   experiment->add_option("--seed", exp_opt.first_seed, "The first seed (seeds are SEED, SEED+1, ...)")
-      ->capture_default_str();
-  experiment->add_option("--out", exp_opt.out, "Output folder")->default_str("results/PRESET (results/PRESET-quick)");
+      ->capture_default_str()
+      ->check(kSeed);
+  experiment->add_option("--out", exp_opt.out, "Output folder")
+      ->default_str("results/PRESET (results/PRESET-quick)")
+      ->check(kNonEmpty);
   experiment->add_flag("--resume", exp_opt.resume,
                        "Also continue an interrupted original/gold training from its per-epoch checkpoint "
                        "(finished stages are always reused)");
   experiment->add_flag("--fresh", exp_opt.fresh, "Recompute every stage, ignoring finished ones in --out");
   experiment->add_option("--forget", exp_opt.forget,
                          "Forget rule instead of the preset's (score<2, age<=30, customer=MT_003, 30..70, "
-                         "random=0.1:7, ids=FILE)");
+                         "random=0.1:7, ids=FILE)")
+      ->check(kNonEmpty);
   experiment->add_option("--data", exp_opt.data,
                          "Data instead of the preset's default (stsb: a folder; electricity: a csv or "
-                         "LD2011_2014.txt; images: a labels csv)");
+                         "LD2011_2014.txt; images: a labels csv)")
+      ->check(kNonEmpty);
   experiment->add_flag("--skip-bad", exp_opt.skip_bad,
                        "Image presets: skip undecodable or missing images (they are listed) instead of stopping");
   experiment->add_option("--ain-lr", exp_opt.ain_lr,
@@ -234,6 +278,7 @@ int main(int argc, char** argv) {
       ->check(kPositive);
   experiment->add_option("--ain-alpha", exp_opt.ain_alpha,
                          "AIN target: (1 + alpha) x the original's validation forget loss (paper: 0.05)")
+      ->check(kNonNegative)  // CLI::Range lets NaN through too
       ->check(CLI::Range(0.0, 10.0));
   experiment->add_option("--ain-cap", exp_opt.ain_cap,
                          "Most relearning steps per model (default: 10 epochs of the training set, the paper's)")
@@ -255,19 +300,24 @@ int main(int argc, char** argv) {
                          "method name or metrics");
 
   // Single steps on checkpoints (tools/steps.h).
+  const std::string kDataOverride =
+      "The data, where it is not at the path the checkpoint records (a moved checkout); the preset, forget rule, "
+      "seed and model must still match";
   dru::StepOptions train_opt, unlearn_opt, eval_opt;
   auto* train = app.add_subcommand(
       "train", "Train a preset's original model (or with --retain-only its retrained gold model) and save it as "
                "safetensors with the task in its metadata");
   train->add_option("preset", train_opt.preset, "One of:\n" + dru::preset_help())->required();
   train->add_flag("--quick", train_opt.quick, "The preset's --quick variant");
-  train->add_option("--data", train_opt.data, "Data instead of the preset's default");
-  train->add_option("--forget", train_opt.forget, "Forget rule instead of the preset's");
+  train->add_option("--data", train_opt.data, "Data instead of the preset's default")->check(kNonEmpty);
+  train->add_option("--forget", train_opt.forget, "Forget rule instead of the preset's")->check(kNonEmpty);
   train->add_flag("--retain-only", train_opt.retain_only, "Train the gold model: fresh, on the retain set only");
   train->add_option("--epochs", train_opt.epochs, "Epochs instead of the preset's")->check(kPositive);
   train->add_option("--lr", train_opt.lr, "Adam learning rate instead of the preset's")->check(kPositive);
-  train->add_option("--seed", train_opt.seed, "Seed for data order and initialisation")->capture_default_str();
-  train->add_option("--out", train_opt.out, "The model file to write (.safetensors)")->required();
+  train->add_option("--seed", train_opt.seed, "Seed for data order and initialisation")
+      ->capture_default_str()
+      ->check(kSeed);
+  train->add_option("--out", train_opt.out, "The model file to write (.safetensors)")->required()->check(kNonEmptyPath);
   train->add_flag("--quiet", train_opt.quiet, "No per-epoch lines");
 
   std::string method_list;
@@ -278,20 +328,28 @@ int main(int argc, char** argv) {
   unlearn_cmd->add_option("--method", unlearn_opt.method, "One of " + method_list)
       ->required()
       ->check(CLI::IsMember(dru::method_names()));
-  unlearn_cmd->add_option("--model", unlearn_opt.model, "The original model (from dru train)")->required();
-  unlearn_cmd->add_option("--out", unlearn_opt.out, "The model file to write (.safetensors)")->required();
+  unlearn_cmd->add_option("--model", unlearn_opt.model, "The original model (from dru train)")
+      ->required()
+      ->check(kNonEmptyPath);
+  unlearn_cmd->add_option("--out", unlearn_opt.out, "The model file to write (.safetensors)")
+      ->required()
+      ->check(kNonEmptyPath);
+  unlearn_cmd->add_option("--data", unlearn_opt.data, kDataOverride)->check(kNonEmpty);
   unlearn_cmd->add_option("--epochs", unlearn_opt.epochs, "Epochs instead of the preset's")->check(kPositive);
   unlearn_cmd->add_option("--lr", unlearn_opt.lr, "Adam learning rate instead of the preset's")->check(kPositive);
   unlearn_cmd->add_option("--beta", unlearn_opt.beta, "Blindspot's attention-transfer weight (paper: 50)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   unlearn_cmd->add_flag("--quiet", unlearn_opt.quiet, "No per-epoch lines");
 
   auto* eval = app.add_subcommand(
       "eval", "Print a model's retain and forget test loss; with --gold also the Wasserstein-1 distance to the gold "
               "model's predictions and the membership-inference fraction on the training forget set");
   eval->add_option("preset", eval_opt.preset, "The preset the model was trained for")->required();
-  eval->add_option("--model", eval_opt.model, "The model to measure (from dru train or dru unlearn)")->required();
-  eval->add_option("--gold", eval_opt.gold, "The gold model (dru train --retain-only)");
+  eval->add_option("--model", eval_opt.model, "The model to measure (from dru train or dru unlearn)")
+      ->required()
+      ->check(kNonEmptyPath);
+  eval->add_option("--gold", eval_opt.gold, "The gold model (dru train --retain-only)")->check(kNonEmptyPath);
+  eval->add_option("--data", eval_opt.data, kDataOverride)->check(kNonEmpty);
 
   dru::CommCheckOptions comm_opt;
   auto* comm_check = app.add_subcommand(

@@ -7,9 +7,16 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <optional>
 
 #include "data/tokenizer.h"
@@ -60,6 +67,48 @@ void apply_overrides(MethodSettings& s, const StepOptions& opt) {
   s.quiet = opt.quiet;
 }
 
+// Checks, before any training, that --out can be written: not empty, not a folder, its folder creatable
+// and writable (a temporary file is created there, as save_safetensors will, and removed). Otherwise a
+// bad --out failed only after the whole training, losing it.
+void check_output_path(const std::string& out) {
+  if (out.empty()) throw UsageError("--out is empty: give the model file to write (.safetensors)");
+  std::error_code ec;
+  if (fs::is_directory(out, ec))
+    throw UsageError(fmt::format("--out {} is a folder: give a file name, e.g. {}/model.safetensors", out,
+                                 fs::path(out).lexically_normal().string()));
+  const fs::path parent = fs::path(out).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec)) {
+    fs::create_directories(parent, ec);
+    if (ec)
+      throw UsageError(fmt::format("--out {}: cannot create its folder {} ({}); choose a writable place", out,
+                                   parent.string(), ec.message()));
+  }
+  const std::string probe = fmt::format("{}.tmp.{}", out, ::getpid());  // save_safetensors' temporary name
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw UsageError(fmt::format("--out {}: cannot write in {} ({}); choose a writable place", out,
+                                 parent.empty() ? "." : parent.string(), std::strerror(errno)));
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+// A NaN or infinite weight makes every prediction, loss and metric NaN: refused with the tensor named
+// rather than printed as "nan" with exit 0.
+void check_finite(const TensorFile& f, const std::string& path) {
+  for (const auto& [name, t] : f.tensors) {
+    if (t.dtype() != DType::f32 && t.dtype() != DType::f64) continue;  // load_state_dict checks the dtypes
+    const int64_t bad = dispatch_float(t.dtype(), "check_finite", [&](auto tag) {
+      using T = decltype(tag);
+      const T* v = t.data<T>();
+      int64_t n = 0;
+      for (int64_t i = 0; i < t.numel(); ++i) n += !std::isfinite(v[i]);
+      return n;
+    });
+    DRU_CHECK(bad == 0, "{}: tensor '{}' holds {} NaN or infinite value{} (of {}): the model diverged or the file is "
+              "damaged; train it again", path, name, bad, bad == 1 ? "" : "s", t.numel());
+  }
+}
+
 void save_model(const std::string& path, const Model& m, std::map<std::string, std::string> meta) {
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty()) fs::create_directories(parent);
@@ -104,16 +153,25 @@ TensorFile read_checkpoint(const std::string& path, const std::string& flag, con
   return f;
 }
 
-// Loads `path` for preset; the task is rebuilt from its metadata unless `task` is given (then the file's
-// data, rule, seed and model must match it).
+// The stage a checkpoint records ("original", "gold" or a method); "" in files that predate it.
+std::string stage_of(const TensorFile& f) {
+  auto it = f.metadata.find("stage");
+  return it == f.metadata.end() ? "" : it->second;
+}
+
+// Loads `path` for preset; the task is rebuilt from its metadata (with --data, from that data instead of
+// the recorded path: a moved checkout) unless `task` is given (then the file's rule, seed and model must
+// match it). `check` runs on the file before the data is loaded.
 Loaded load_checkpoint(const std::string& path, const std::string& flag, const StepOptions& opt,
-                       const Task* task = nullptr) {
+                       const Task* task = nullptr, const std::function<void(const TensorFile&)>& check = {}) {
   Loaded l;
   l.file = read_checkpoint(path, flag, opt.preset);
   const auto& f = l.file;
+  if (check) check(f);
   l.quick = meta_or_fail(f, path, "quick") == "true";
   l.preset = make_preset(opt.preset, l.quick);
-  const std::string data = meta_or_fail(f, path, "data"), rule = meta_or_fail(f, path, "rule");
+  const std::string recorded = meta_or_fail(f, path, "data"), rule = meta_or_fail(f, path, "rule");
+  const std::string data = opt.data.empty() ? recorded : opt.data;
   const std::string seed_text = meta_or_fail(f, path, "seed");
   const std::string cfg_text = meta_or_fail(f, path, "model_config");
   uint64_t seed = 0;
@@ -123,10 +181,13 @@ Loaded load_checkpoint(const std::string& path, const std::string& flag, const S
     throw UsageError(fmt::format("{}: bad seed '{}' in its metadata", path, seed_text));
   }
   if (task) {
-    const std::vector<std::string> diff = model_config_differences(cfg_text, task->model);
-    if (task->rule.text != rule || task->seed != seed || !diff.empty())
-      throw UsageError(fmt::format("{} and {} were trained on different tasks (rule, seed or model differ{}{})", path,
-                                   opt.model, diff.empty() ? "" : ": ", fmt::join(diff, "; ")));
+    std::vector<std::string> diff;
+    if (task->rule.text != rule) diff.push_back(fmt::format("forget rule '{}' against '{}'", rule, task->rule.text));
+    if (task->seed != seed) diff.push_back(fmt::format("seed {} against {}", seed, task->seed));
+    for (const auto& d : model_config_differences(cfg_text, task->model)) diff.push_back("model: " + d);
+    if (!diff.empty())
+      throw UsageError(fmt::format("{} {} and --model {} were trained on different tasks: {}", flag, path, opt.model,
+                                   fmt::join(diff, "; ")));
     l.preset.data = data;
     l.preset.rule = rule;
   } else {
@@ -137,6 +198,7 @@ Loaded load_checkpoint(const std::string& path, const std::string& flag, const S
                                    l.quick ? " --quick" : "", l.preset.data, fmt::join(diff, "; ")));
     task = &l.task;
   }
+  check_finite(f, path);
   l.model = fresh_model(*task, 0);
   l.model->load_state_dict(f.tensors);
   return l;
@@ -167,6 +229,7 @@ std::vector<std::string> model_config_differences(const std::string& saved_text,
 void run_train_step(const StepOptions& opt) {
   Preset p = make_preset(opt.preset, opt.quick);
   const Task task = build_task(p, opt.data, opt.forget, opt.data_root, opt.seed);
+  check_output_path(opt.out);  // after the data and rule checks (their errors come first), before training
   MethodSettings s = opt.retain_only ? p.gold : p.original;
   apply_overrides(s, opt);
   const std::string stage = opt.retain_only ? "gold" : "original";
@@ -183,11 +246,23 @@ void run_train_step(const StepOptions& opt) {
 }
 
 void run_unlearn_step(const StepOptions& opt) {
-  Loaded l = load_checkpoint(opt.model, "--model", opt);
-  auto it = l.file.metadata.find("stage");
-  if (it != l.file.metadata.end() && it->second != "original")
-    throw UsageError(fmt::format("--model {} is a '{}' model; unlearning starts from an original model", opt.model,
-                                 it->second));
+  Loaded l = load_checkpoint(opt.model, "--model", opt, nullptr, [&](const TensorFile& f) {
+    // The same file under another spelling (./x, a link) counts too.
+    auto canonical = [](const std::string& p) {
+      std::error_code ec;
+      fs::path c = fs::weakly_canonical(p, ec);
+      return ec ? fs::path(p).lexically_normal() : c;
+    };
+    std::error_code ec;
+    if (fs::equivalent(opt.out, opt.model, ec) || canonical(opt.out) == canonical(opt.model))
+      throw UsageError(fmt::format("--out {} is the --model file: unlearning would overwrite the original model; "
+                                   "write to another file", opt.out));
+    const std::string stage = stage_of(f);
+    if (!stage.empty() && stage != "original")
+      throw UsageError(fmt::format("--model {} is a '{}' model; unlearning starts from an original model (dru train "
+                                   "without --retain-only)", opt.model, stage));
+    check_output_path(opt.out);  // before the data is loaded and the method runs
+  });
   MethodSettings s = l.preset.methods.at(opt.method);
   apply_overrides(s, opt);
   MethodResult r = unlearn(opt.method, l.task, *l.model, s);
@@ -201,7 +276,13 @@ void run_unlearn_step(const StepOptions& opt) {
 EvalNumbers run_eval_step(const StepOptions& opt) {
   Loaded l = load_checkpoint(opt.model, "--model", opt);
   std::optional<Loaded> gold;  // checked before anything is printed
-  if (!opt.gold.empty()) gold.emplace(load_checkpoint(opt.gold, "--gold", opt, &l.task));
+  if (!opt.gold.empty())
+    gold.emplace(load_checkpoint(opt.gold, "--gold", opt, &l.task, [&](const TensorFile& f) {
+      const std::string stage = stage_of(f);
+      if (!stage.empty() && stage != "gold")
+        throw UsageError(fmt::format("--gold {} is not a gold model (its stage is '{}'); --gold takes the retrained "
+                                     "model (dru train --retain-only)", opt.gold, stage));
+    }));
   EvalNumbers e;
   e.retain_loss = evaluate(*l.model, l.task, l.task.test.retain);
   e.forget_loss = evaluate(*l.model, l.task, l.task.test.forget);

@@ -3,8 +3,11 @@
 //
 // A checkpoint written here carries, in its "__metadata__", what rebuilds its task: preset, quick, data
 // (the resolved path), rule, seed, the model configuration as JSON, the stage (original, gold or a method)
-// and its settings as JSON. `unlearn` and `eval` rebuild the task from that metadata, so they take no data
-// flags; the PRESET they are given must be the one the checkpoint was trained for.
+// and its settings as JSON. `unlearn` and `eval` rebuild the task from that metadata; their --data only
+// replaces the recorded data path (a moved checkout), and the rest must still match: the PRESET they are
+// given must be the one the checkpoint was trained for, and the data must give the recorded model.
+// Checkpoints holding NaN or infinite values are refused; `train` and `unlearn` check that --out can be
+// written before they train.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +21,7 @@ struct ModelConfig;  // models/model.h
 struct StepOptions {
   std::string preset;
   bool quick = false;
-  std::string data;          // train: "" = the preset's default
+  std::string data;          // train: "" = the preset's default; unlearn, eval: "" = the checkpoint's path
   std::string forget;        // train: "" = the preset's rule
   std::string data_root;     // the shipped data folder (<repo>/data)
   uint64_t seed = 0;         // train

@@ -451,7 +451,8 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
   const bool root = world().is_root();
   ModelConfig cfg;
   Tokenizer tokenizer;
-  const DataSet data = load_preset_data(p, opt, cfg, !opt.progress || !root, &tokenizer);
+  std::vector<std::string> skipped;  // --skip-bad's images, recorded in results.json
+  const DataSet data = load_preset_data(p, opt, cfg, !opt.progress || !root, &tokenizer, &skipped);
   // The rule is checked (and the counts shown) before any training: every split must have forget and
   // retain samples, since the metrics measure both on every split.
   const ForgetRule rule = preset_forget_rule(p, data);
@@ -481,6 +482,7 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
   if (planted) rs.settings["planted"] = settings_json(planted_settings(p));
   rs.provenance = provenance_json(opt.command_line);
   rs.provenance["counts"] = counts_json(counts);
+  rs.skipped_images = skipped;
   rs.notes.push_back(
       "Losses: the test split's retain and forget parts, and the training forget set (what the model was asked to "
       "forget). W1 and the relative difference (|pred − retrain| / max(|y|, sd of the training targets)) on the "
@@ -495,6 +497,10 @@ ExperimentSummary run_experiment(const ExperimentOptions& opt) {
         "targets is raised by 2 standard deviations, unlearned (that tenth is the forget set) by each method; the "
         "column is the mean over those samples of (prediction − the planted task's gold prediction) / shift: 1 = "
         "the whole shift survives, 0 = as if never seen. Retrain's row is a second gold model of another seed.");
+  if (!skipped.empty())
+    rs.notes.push_back(fmt::format("{} image{} could not be read and {} left out (--skip-bad); results.json lists "
+                                   "them under skipped_images.", skipped.size(), skipped.size() == 1 ? "" : "s",
+                                   skipped.size() == 1 ? "was" : "were"));
 
   Runner runner(opt, p, sum);
   std::vector<std::string> reused;                         // stages read back from an earlier run

@@ -129,9 +129,11 @@ struct ExperimentOptions {
 
 // Resolves p.data from opt.data (or the preset's default under opt.data_root) and loads the data set,
 // filling the model configuration's data-dependent sizes. stsb-tokens presets train their WordPiece
-// tokenizer here and return it in *tokenizer. Missing data is a UsageError naming what to pass.
+// tokenizer here and return it in *tokenizer. Missing data is a UsageError naming what to pass. Image
+// presets under --skip-bad put the images they skipped ("FILE (csv line L): reason") into *skipped.
 class Tokenizer;
-DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& cfg, bool quiet, Tokenizer* tokenizer);
+DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& cfg, bool quiet, Tokenizer* tokenizer,
+                         std::vector<std::string>* skipped = nullptr);
 // p.rule parsed for the loaded data set; a bad rule (a mistyped --forget) is a UsageError (exit 2).
 ForgetRule preset_forget_rule(const Preset& p, const DataSet& data);
 

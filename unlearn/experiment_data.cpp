@@ -30,6 +30,9 @@ std::string absolute(const std::string& p) { return fs::absolute(fs::path(p)).le
 // refuses, with what to pass, when it holds no training split.
 StsbOptions stsb_options(Preset& p, const ExperimentOptions& opt) {
   p.data = absolute(opt.data.empty() ? opt.data_root : opt.data);
+  if (fs::is_regular_file(p.data))  // from_root would look for PATH/stsb/train_new.tsv under the file
+    throw UsageError(fmt::format("{}: {} is a file; the STS-B presets take the folder that holds train_new.tsv, "
+                                 "dev_new.tsv and test_new.tsv (pass --data FOLDER)", p.name, p.data));
   StsbOptions o = StsbOptions::from_root(p.data);
   if (!fs::exists(o.split_path("train")))
     throw UsageError(fmt::format(
@@ -43,7 +46,8 @@ StsbOptions stsb_options(Preset& p, const ExperimentOptions& opt) {
 // Resolves p.data and loads the data set; fills the model configuration's data-dependent sizes.
 // stsb-tokens: the WordPiece tokenizer is trained on the training split on every run (deterministic,
 // a few seconds) and returned in *tokenizer; its vocabulary's hash goes into the stage keys.
-DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& cfg, bool quiet, Tokenizer* tokenizer) {
+DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& cfg, bool quiet, Tokenizer* tokenizer,
+                         std::vector<std::string>* skipped) {
   cfg.name = p.model;
   DataSet ds;
   if (p.dataset == "stsb-tokens") {
@@ -70,6 +74,9 @@ DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& c
     cfg.embed_dim = ds.train.x.size(2);
   } else if (p.dataset == "electricity") {
     p.data = absolute(opt.data.empty() ? opt.data_root + "/electricity/ld2011_2014_mt001-010_hourly.csv" : opt.data);
+    if (fs::is_directory(p.data))
+      throw UsageError(fmt::format("{}: {} is a folder; pass --data the file inside it (LD2011_2014.txt or an hourly "
+                                   "csv)", p.name, p.data));
     if (!fs::is_regular_file(p.data))
       throw UsageError(fmt::format("{}: no electricity file at {} (pass --data LD2011_2014.txt or an hourly csv)",
                                    p.name, p.data));
@@ -101,6 +108,9 @@ DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& c
     } else {
       p.data = absolute(opt.data);
     }
+    if (fs::is_directory(p.data))
+      throw UsageError(fmt::format("{}: {} is a folder; pass --data the label csv inside it (path, age, split columns)",
+                                   p.name, p.data));
     if (!fs::is_regular_file(p.data))
       throw UsageError(fmt::format("{}: no label csv at {} (pass --data LABELS.csv with path, age, split columns)",
                                    p.name, p.data));
@@ -109,7 +119,9 @@ DataSet load_preset_data(Preset& p, const ExperimentOptions& opt, ModelConfig& c
     o.size = p.image_size;
     o.quiet = quiet;
     o.skip_bad = opt.skip_bad;
-    ds = load_face_images(o);
+    ImageLoadReport report;
+    ds = load_face_images(o, &report);
+    if (skipped) *skipped = report.skipped;
     cfg.image_size = p.image_size;
     cfg.small_stem = p.small_stem;
   }

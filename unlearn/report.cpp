@@ -161,6 +161,7 @@ nlohmann::json to_json(const ResultSet& r) {
   j["audit"] = r.audit;
   j["set"] = r.sets;
   j["provenance"] = r.provenance;
+  j["skipped_images"] = r.skipped_images;
   j["settings"] = r.settings;
   j["runs"] = nlohmann::json::array();
   for (const auto& s : r.seeds) {

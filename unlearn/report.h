@@ -59,6 +59,7 @@ struct ResultSet {
   std::vector<std::string> sets;     // the --set assignments applied
   std::string audit;                 // "" or "planted"
   nlohmann::json provenance;         // version, commit, command, counts, host
+  std::vector<std::string> skipped_images;  // --skip-bad: "FILE (csv line L): reason" per image left out
   std::vector<SeedResult> seeds;
   std::vector<std::string> notes;    // printed under the table
 };
